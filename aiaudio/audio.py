@@ -1,0 +1,744 @@
+"""Decoding, down-mixing and resampling of audio files.
+
+Every reader returns ``float32`` samples with **channels first**: an array of
+shape ``(channels, samples)``, values nominally in ``[-1, 1]``.
+
+Decoding goes through libsndfile (:mod:`soundfile`: WAV, FLAC, OGG/Vorbis,
+OGG/Opus, MP3, AIFF, ...) and falls back to FFmpeg through PyAV (:mod:`av`) for
+what libsndfile cannot read (AAC/M4A, Opus or Vorbis in WebM/Matroska, WMA,
+...). Resampling uses soxr (high quality).
+
+Long files can be read in blocks with :func:`stream_audio`, so memory stays
+flat whatever the duration; :func:`load_audio` is the same reader, concatenated.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Iterator, Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioLoadError
+
+__all__ = [
+    "AudioInfo",
+    "AudioLoadError",
+    "AudioStream",
+    "PathOrFile",
+    "audio_info",
+    "load_audio",
+    "stream_audio",
+    "resample",
+    "to_mono",
+    "validate_samples",
+    "is_silent",
+    "AUDIO_EXTENSIONS",
+    "encode_audio",
+    "write_audio",
+]
+
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
+
+#: File name extensions that folder scanning treats as audio (lower case, with dot).
+AUDIO_EXTENSIONS = frozenset(
+    {
+        ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac",
+        ".mp4", ".webm", ".mka", ".aif", ".aiff", ".aifc", ".au", ".caf", ".wma", ".w64",
+    }
+)
+
+#: Level (dBFS, RMS over the whole signal) below which audio counts as silent.
+SILENCE_DBFS = -70.0
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read from its header without decoding it all.
+
+    Attributes
+    ----------
+    sr : int
+        Native sample rate in Hz.
+    channels : int
+        Number of channels.
+    duration_s : float or None
+        Duration in seconds, when the container states it.
+    decoder : str
+        ``"soundfile"`` or ``"av"``: which backend reads this file.
+    format : str
+        Container / codec as the backend names it (e.g. ``"WAV/PCM_16"``, ``"mov,mp4,m4a/aac"``).
+    """
+
+    sr: int
+    channels: int
+    duration_s: float | None
+    decoder: str
+    format: str
+
+
+def _describe(source: PathOrFile) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else "<file object>"
+
+
+def _check_path(source: PathOrFile) -> str:
+    """Check a path exists, is a regular file and is not empty; return its description."""
+    desc = _describe(source)
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if not p.exists():
+            raise AudioLoadError(
+                f"{desc}: file not found. Check the path (relative paths are taken from {os.getcwd()}).",
+                path=desc, reason="missing",
+            )
+        if p.is_dir():
+            raise AudioLoadError(
+                f"{desc}: is a directory, not an audio file. Pass a file, or use "
+                "`aiaudio score DIR` to score every audio file in a folder.",
+                path=desc, reason="directory",
+            )
+        try:
+            size = p.stat().st_size
+        except OSError as e:  # pragma: no cover - permission races
+            raise AudioLoadError(f"{desc}: cannot read the file ({e}).", path=desc, reason="unreadable") from e
+        if size == 0:
+            raise AudioLoadError(
+                f"{desc}: the file is empty (0 bytes). Re-export or re-download it.",
+                path=desc, reason="empty",
+            )
+        if not os.access(p, os.R_OK):
+            raise AudioLoadError(
+                f"{desc}: permission denied. Make the file readable.", path=desc, reason="unreadable"
+            )
+    else:
+        if not hasattr(source, "read"):
+            raise TypeError(
+                f"expected a path or a binary file object, got {type(source).__name__}"
+            )
+    return desc
+
+
+def _rewind(source: PathOrFile) -> None:
+    if not isinstance(source, (str, os.PathLike)):
+        try:
+            source.seek(0)
+        except Exception:  # pragma: no cover - unseekable streams
+            pass
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class _SoundfileReader:
+    """Block reader over libsndfile."""
+
+    name = "soundfile"
+
+    def __init__(self, source: PathOrFile, desc: str):
+        self.desc = desc
+        self._f = sf.SoundFile(source if isinstance(source, (str, os.PathLike)) else source)
+        self.sr = int(self._f.samplerate)
+        self.channels = int(self._f.channels)
+        self.frames = int(self._f.frames)
+        self.format = f"{self._f.format}/{self._f.subtype}"
+        self._check_truncation(source)
+
+    def _check_truncation(self, source: PathOrFile) -> None:
+        # libsndfile silently clips the declared data length of a truncated
+        # WAV/AIFF to what the file holds; its log tells the story.
+        if self._f.format not in ("WAV", "WAVEX", "AIFF", "W64", "RF64"):
+            return
+        try:
+            log = self._f.extra_info
+        except Exception:  # pragma: no cover
+            return
+        low = log.lower()
+        if "should be" in low or "truncat" in low or "too large" in low or "too big" in low:
+            raise AudioLoadError(
+                f"{self.desc}: truncated or corrupt {self._f.format} data (the header declares more "
+                "audio than the file holds). Re-export or re-download the file.",
+                path=self.desc, reason="corrupt",
+            )
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.frames / self.sr if self.frames > 0 and self.sr > 0 else None
+
+    def seek_frames(self, n: int) -> int:
+        if self._f.seekable():
+            self._f.seek(min(n, self.frames))
+            return n
+        return 0
+
+    def blocks(self, blocksize: int) -> Iterator[np.ndarray]:
+        while True:
+            try:
+                data = self._f.read(blocksize, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as e:
+                raise AudioLoadError(
+                    f"{self.desc}: corrupt audio data ({e}). Re-export or re-download the file.",
+                    path=self.desc, reason="corrupt",
+                ) from e
+            if data.shape[0] == 0:
+                return
+            yield np.ascontiguousarray(data.T)
+            if data.shape[0] < blocksize:
+                return
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class _AvReader:
+    """Block reader over FFmpeg (PyAV), for what libsndfile cannot read."""
+
+    name = "av"
+
+    def __init__(self, source: PathOrFile, desc: str):
+        import av  # imported lazily: it costs start-up time and most files never need it
+
+        self.desc = desc
+        self._av = av
+        src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
+        try:
+            self._c = av.open(src, mode="r")
+        except (av.FFmpegError, UnicodeDecodeError, ValueError, OSError) as e:
+            raise AudioLoadError(
+                f"{desc}: not a readable audio file ({_short(e)}). Supported: WAV, FLAC, OGG/Vorbis, "
+                "Opus, MP3, AAC/M4A and the other formats FFmpeg decodes.",
+                path=desc, reason="not_audio",
+            ) from e
+        streams = [s for s in self._c.streams if s.type == "audio"]
+        if not streams:
+            self._c.close()
+            raise AudioLoadError(
+                f"{desc}: the file holds no audio stream (container {self._c.format.name!r}). "
+                "Is it really an audio file?",
+                path=desc, reason="not_audio",
+            )
+        self._s = streams[0]
+        cc = self._s.codec_context
+        self.sr = int(cc.sample_rate or 0)
+        self.channels = int(cc.channels or 0)
+        if self.sr <= 0 or self.channels <= 0:
+            self._c.close()
+            raise AudioLoadError(
+                f"{desc}: the audio stream declares no sample rate or channel count; the file is "
+                "corrupt or not audio.",
+                path=desc, reason="not_audio",
+            )
+        self.format = f"{self._c.format.name}/{cc.name}"
+        dur = None
+        if self._s.duration is not None and self._s.time_base is not None:
+            dur = float(self._s.duration * self._s.time_base)
+        elif self._c.duration is not None:
+            dur = self._c.duration / 1_000_000
+        self._duration = dur if dur and dur > 0 else None
+
+    @property
+    def duration_s(self) -> float | None:
+        return self._duration
+
+    def seek_frames(self, n: int) -> int:
+        return 0  # FFmpeg seeks are not sample-exact: the caller skips decoded frames instead
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        av = self._av
+        resampler = av.AudioResampler(format="fltp")
+        try:
+            for packet in self._c.demux(self._s):
+                for frame in packet.decode():
+                    for out in resampler.resample(frame):
+                        yield out.to_ndarray()
+            for out in resampler.resample(None):
+                yield out.to_ndarray()
+        except av.FFmpegError as e:
+            raise AudioLoadError(
+                f"{self.desc}: corrupt audio data ({_short(e)}). Re-export or re-download the file.",
+                path=self.desc, reason="corrupt",
+            ) from e
+
+    def blocks(self, blocksize: int) -> Iterator[np.ndarray]:
+        buf: list[np.ndarray] = []
+        have = 0
+        for arr in self._frames():
+            arr = np.asarray(arr, dtype=np.float32)
+            if arr.ndim == 1:
+                arr = arr[None, :]
+            if arr.shape[0] != self.channels:
+                # channel count changed mid-stream (rare, e.g. broadcast captures): keep the first
+                # layout by down- or up-mixing to it
+                arr = _match_channels(arr, self.channels)
+            buf.append(arr)
+            have += arr.shape[1]
+            while have >= blocksize:
+                cat = np.concatenate(buf, axis=1)
+                yield cat[:, :blocksize]
+                rest = cat[:, blocksize:]
+                buf = [rest] if rest.shape[1] else []
+                have = rest.shape[1]
+        if have:
+            yield np.concatenate(buf, axis=1)
+
+    def close(self) -> None:
+        self._c.close()
+
+
+def _short(e: BaseException) -> str:
+    strerror = getattr(e, "strerror", None)
+    s = (strerror if isinstance(strerror, str) and strerror else str(e)).strip() or type(e).__name__
+    return s if len(s) < 200 else s[:197] + "..."
+
+
+def _match_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+    if arr.shape[0] == channels:
+        return arr
+    mono = arr.mean(axis=0, keepdims=True)
+    return np.repeat(mono, channels, axis=0)
+
+
+def _open_reader(source: PathOrFile) -> _SoundfileReader | _AvReader:
+    desc = _check_path(source)
+    errors: list[str] = []
+    try:
+        return _SoundfileReader(source, desc)
+    except AudioLoadError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        errors.append(f"libsndfile: {_short(e)}")
+    except Exception as e:  # soundfile can raise odd errors on garbage; never let them escape
+        errors.append(f"libsndfile: {_short(e)}")
+    _rewind(source)
+    try:
+        return _AvReader(source, desc)
+    except AudioLoadError:
+        raise
+    except Exception as e:
+        raise AudioLoadError(
+            f"{desc}: not a readable audio file ({'; '.join(errors + [_short(e)])}).",
+            path=desc, reason="not_audio",
+        ) from e
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def audio_info(path_or_file: PathOrFile) -> AudioInfo:
+    """Read a file's sample rate, channel count and duration from its header.
+
+    Parameters
+    ----------
+    path_or_file : str, os.PathLike or binary file object
+        The audio file.
+
+    Returns
+    -------
+    AudioInfo
+
+    Raises
+    ------
+    AudioLoadError
+        If the file is missing, empty or not decodable audio.
+    """
+    r = _open_reader(path_or_file)
+    try:
+        return AudioInfo(r.sr, r.channels, r.duration_s, r.name, r.format)
+    finally:
+        r.close()
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Resample along the last axis with soxr (high quality).
+
+    Parameters
+    ----------
+    y : np.ndarray
+        Samples, shape ``(samples,)`` or ``(channels, samples)``.
+    orig_sr, target_sr : int
+        Sample rates in Hz.
+
+    Returns
+    -------
+    np.ndarray
+        ``float32`` samples at ``target_sr``, same leading shape.
+    """
+    if orig_sr == target_sr:
+        return np.asarray(y, dtype=np.float32)
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
+    y = np.asarray(y, dtype=np.float32)
+    if y.shape[-1] == 0:
+        return y
+    if y.ndim == 1:
+        return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+    out = soxr.resample(np.ascontiguousarray(y.T), orig_sr, target_sr, quality="HQ")
+    return np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, y.shape[0]).T)
+
+
+def to_mono(y: np.ndarray) -> np.ndarray:
+    """Down-mix ``(channels, samples)`` to ``(1, samples)`` by the plain mean of all channels.
+
+    Every channel gets equal weight (an LFE channel of a 5.1 file too); this keeps
+    a mono file unchanged and a stereo file at ``(L + R) / 2``.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim == 1:
+        return y[None, :]
+    if y.shape[0] == 1:
+        return y
+    return y.mean(axis=0, keepdims=True, dtype=np.float32)
+
+
+def validate_samples(y: np.ndarray, *, path: str = "<array>") -> np.ndarray:
+    """Check an array is usable audio and return it as ``float32 (channels, samples)``.
+
+    A 1-D array is taken as mono. Raises :class:`AudioLoadError` on empty input,
+    more than 2 dimensions, or NaN / infinite samples.
+    """
+    try:
+        a = np.asarray(y)
+    except Exception as e:
+        raise AudioLoadError(f"{path}: not an array of samples ({_short(e)}).", path=path, reason="not_audio") from e
+    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
+        raise AudioLoadError(
+            f"{path}: samples must be numbers, got dtype {a.dtype}.", path=path, reason="not_audio"
+        )
+    if np.iscomplexobj(a):
+        raise AudioLoadError(f"{path}: samples must be real, got complex values.", path=path, reason="not_audio")
+    if a.ndim == 1:
+        a = a[None, :]
+    if a.ndim != 2:
+        raise AudioLoadError(
+            f"{path}: expected samples of shape (samples,) or (channels, samples), got {a.shape}.",
+            path=path, reason="not_audio",
+        )
+    if a.shape[0] > a.shape[1] and a.shape[1] <= 16:
+        raise AudioLoadError(
+            f"{path}: shape {a.shape} looks like (samples, channels); aiaudio takes channels first: "
+            "pass `y.T`.",
+            path=path, reason="not_audio",
+        )
+    if a.size == 0:
+        raise AudioLoadError(f"{path}: no audio samples (zero-length).", path=path, reason="empty")
+    if np.issubdtype(a.dtype, np.integer):
+        info = np.iinfo(a.dtype)
+        scale = float(max(abs(info.min), info.max))
+        a = a.astype(np.float32) / np.float32(scale)
+    else:
+        a = a.astype(np.float32, copy=False)
+    n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+    if n_bad:
+        raise AudioLoadError(
+            f"{path}: {n_bad} of {a.size} samples are NaN or infinite; the audio is damaged. "
+            "Re-export it from the source.",
+            path=path, reason="nonfinite",
+        )
+    return a
+
+
+def is_silent(y: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool:
+    """True when the RMS level of ``y`` is below ``threshold_dbfs`` (dB re full scale)."""
+    a = np.asarray(y, dtype=np.float64)
+    if a.size == 0:
+        return True
+    rms = math.sqrt(float(np.mean(a * a)))
+    return rms <= 10 ** (threshold_dbfs / 20)
+
+
+class AudioStream:
+    """An open audio file read block by block; memory stays flat in file length.
+
+    Use :func:`stream_audio` to make one. Iterating yields ``float32`` arrays of shape
+    ``(channels, n)`` at the output rate :attr:`sr`, each ``block_s`` seconds long
+    except the last. Use as a context manager, or call :meth:`close`.
+
+    Attributes
+    ----------
+    sr : int
+        Sample rate (Hz) of the yielded blocks.
+    native_sr : int
+        Sample rate (Hz) of the file.
+    channels : int
+        Channels of the yielded blocks (1 with ``mono=True``).
+    duration_s : float or None
+        Duration (s) stated by the file header, if any.
+    path : str
+        The file's description, for messages.
+    """
+
+    def __init__(
+        self,
+        source: PathOrFile,
+        sr: int | None = None,
+        mono: bool = False,
+        block_s: float = 30.0,
+        offset: float = 0.0,
+        duration: float | None = None,
+    ):
+        if block_s <= 0:
+            raise ValueError(f"block_s must be positive, got {block_s}")
+        if offset < 0:
+            raise ValueError(f"offset must be >= 0 s, got {offset}")
+        if duration is not None and duration <= 0:
+            raise ValueError(f"duration must be positive, got {duration}")
+        if sr is not None and int(sr) <= 0:
+            raise ValueError(f"sr must be a positive sample rate in Hz, got {sr}")
+        self._r = _open_reader(source)
+        self.path = self._r.desc
+        self.native_sr = self._r.sr
+        self.sr = int(sr) if sr else self.native_sr
+        self.mono = mono
+        self.channels = 1 if mono else self._r.channels
+        self.duration_s = self._r.duration_s
+        self.decoder = self._r.name
+        self.format = self._r.format
+        self._block_native = max(1, int(round(block_s * self.native_sr)))
+        self._skip = int(round(offset * self.native_sr))
+        self._limit = None if duration is None else int(round(duration * self.native_sr))
+        self._iterated = False
+
+    def __enter__(self) -> "AudioStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._r.close()
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._iterated:
+            raise RuntimeError("an AudioStream can be iterated once; open a new one with stream_audio()")
+        self._iterated = True
+        return self._blocks()
+
+    def _native_blocks(self) -> Iterator[np.ndarray]:
+        skip = self._skip - self._r.seek_frames(self._skip) if self._skip else 0
+        remaining = self._limit
+        for blk in self._r.blocks(self._block_native):
+            if skip:
+                if blk.shape[1] <= skip:
+                    skip -= blk.shape[1]
+                    continue
+                blk = blk[:, skip:]
+                skip = 0
+            if remaining is not None:
+                if remaining <= 0:
+                    return
+                blk = blk[:, :remaining]
+                remaining -= blk.shape[1]
+            yield blk
+
+    def _blocks(self) -> Iterator[np.ndarray]:
+        rs = None
+        if self.sr != self.native_sr:
+            rs = soxr.ResampleStream(self.native_sr, self.sr, self.channels, dtype="float32", quality="HQ")
+        total = 0
+        pending: np.ndarray | None = None
+        for blk in self._native_blocks():
+            n_bad = blk.size - int(np.count_nonzero(np.isfinite(blk)))
+            if n_bad:
+                raise AudioLoadError(
+                    f"{self.path}: {n_bad} samples near {total / self.native_sr:.1f} s are NaN or "
+                    "infinite; the file is damaged. Re-export it from the source.",
+                    path=self.path, reason="nonfinite",
+                )
+            total += blk.shape[1]
+            if self.mono:
+                blk = to_mono(blk)
+            if rs is not None:
+                out = rs.resample_chunk(np.ascontiguousarray(blk.T), last=False)
+                blk = np.ascontiguousarray(np.asarray(out, dtype=np.float32).reshape(-1, self.channels).T)
+            # yield with one block of delay so the resampler's tail joins the last block
+            if pending is not None and pending.shape[1]:
+                yield pending
+            pending = blk
+        if total == 0:
+            raise AudioLoadError(
+                f"{self.path}: the file decodes to zero audio samples (empty or truncated). "
+                "Re-export or re-download it.",
+                path=self.path, reason="empty",
+            )
+        if rs is not None:
+            tail = rs.resample_chunk(np.zeros((0, self.channels), dtype=np.float32), last=True)
+            tail = np.asarray(tail, dtype=np.float32).reshape(-1, self.channels).T
+            pending = tail if pending is None else np.concatenate([pending, tail], axis=1)
+        if pending is not None and pending.shape[1]:
+            yield np.ascontiguousarray(pending)
+
+
+def stream_audio(
+    path_or_file: PathOrFile,
+    sr: int | None = None,
+    mono: bool = False,
+    block_s: float = 30.0,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> AudioStream:
+    """Open an audio file for reading in blocks of ``block_s`` seconds.
+
+    Parameters
+    ----------
+    path_or_file : str, os.PathLike or binary file object
+        The audio file.
+    sr : int, optional
+        Output sample rate in Hz; ``None`` keeps the file's rate. Resampling is
+        streamed (soxr), so blocks join without seams.
+    mono : bool
+        Down-mix to one channel (plain mean of all channels, see :func:`to_mono`).
+    block_s : float
+        Block length in seconds (at the file's rate; the last block may be shorter).
+    offset : float
+        Start reading this many seconds into the file.
+    duration : float, optional
+        Read at most this many seconds.
+
+    Returns
+    -------
+    AudioStream
+        Iterate it for ``float32`` blocks of shape ``(channels, n)``.
+
+    Raises
+    ------
+    AudioLoadError
+        When the file cannot be opened (at call time) or is found damaged while reading.
+    """
+    return AudioStream(path_or_file, sr=sr, mono=mono, block_s=block_s, offset=offset, duration=duration)
+
+
+def load_audio(
+    path_or_file: PathOrFile,
+    sr: int | None = None,
+    mono: bool = False,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> tuple[np.ndarray, int]:
+    """Decode an audio file into memory.
+
+    Parameters
+    ----------
+    path_or_file : str, os.PathLike or binary file object
+        WAV (8/16/24/32-bit integer, 32/64-bit float), FLAC, OGG/Vorbis, Opus, MP3,
+        AAC/M4A, and whatever else libsndfile or FFmpeg can decode.
+    sr : int, optional
+        Target sample rate in Hz; ``None`` (default) keeps the native rate.
+    mono : bool
+        Down-mix to one channel by the plain mean of all channels.
+    offset : float
+        Start this many seconds into the file.
+    duration : float, optional
+        Read at most this many seconds.
+
+    Returns
+    -------
+    y : np.ndarray
+        ``float32`` samples, shape ``(channels, samples)`` (``(1, samples)`` with ``mono=True``).
+    sr : int
+        Sample rate of ``y`` in Hz.
+
+    Raises
+    ------
+    AudioLoadError
+        Missing file, directory, empty or zero-length file, truncated or corrupt
+        data, non-audio content, NaN or infinite samples. The message names the
+        file and the cause. Silence is *not* an error (see :func:`is_silent`).
+    """
+    with stream_audio(path_or_file, sr=sr, mono=mono, block_s=60.0, offset=offset, duration=duration) as st:
+        blocks = list(st)
+        out_sr = st.sr
+        ch = st.channels
+    y = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
+    assert y.shape[0] == ch
+    return np.ascontiguousarray(y, dtype=np.float32), out_sr
+
+
+# --------------------------------------------------------------------------- writing / encoding
+
+#: Output formats :func:`encode_audio` makes through FFmpeg: name -> (container, codec).
+_AV_FORMATS = {
+    "mp3": ("mp3", "libmp3lame"),
+    "m4a": ("ipod", "aac"),
+    "aac": ("adts", "aac"),
+    "opus": ("ogg", "libopus"),
+    "webm": ("webm", "libopus"),
+}
+#: Sample rates Opus accepts (Hz); other rates are resampled to 48 kHz first.
+_OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+
+
+def encode_audio(y: np.ndarray, sr: int, fmt: str, bitrate: int | None = None) -> bytes:
+    """Encode samples with a lossy codec in memory (FFmpeg through PyAV).
+
+    Parameters
+    ----------
+    y : np.ndarray
+        Samples, ``(samples,)`` or ``(channels, samples)`` with 1 or 2 channels, float in [-1, 1].
+    sr : int
+        Sample rate (Hz). Opus only takes 8/12/16/24/48 kHz: other rates are resampled to 48 kHz.
+    fmt : str
+        ``"mp3"`` (LAME), ``"m4a"`` (AAC in MP4), ``"aac"`` (ADTS), ``"opus"`` (Ogg) or ``"webm"`` (Opus in WebM).
+    bitrate : int, optional
+        Target bit rate in bit/s (e.g. ``128_000``); the codec default when ``None``.
+
+    Returns
+    -------
+    bytes
+        The encoded file, readable by :func:`load_audio` through a ``BytesIO``.
+    """
+    import av
+
+    if fmt not in _AV_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {sorted(_AV_FORMATS)}")
+    container_fmt, codec = _AV_FORMATS[fmt]
+    y = validate_samples(y)
+    if y.shape[0] > 2:
+        y = to_mono(y)
+    if codec == "libopus" and sr not in _OPUS_RATES:
+        y = resample(y, sr, 48000)
+        sr = 48000
+    layout = "mono" if y.shape[0] == 1 else "stereo"
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=container_fmt) as c:
+        st = c.add_stream(codec, rate=int(sr), layout=layout)
+        if bitrate:
+            st.bit_rate = int(bitrate)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.clip(y, -1, 1), dtype=np.float32), format="fltp", layout=layout)
+        frame.sample_rate = int(sr)
+        frame.pts = 0
+        for pkt in st.encode(frame):
+            c.mux(pkt)
+        for pkt in st.encode(None):
+            c.mux(pkt)
+    return buf.getvalue()
+
+
+def write_audio(path: str | os.PathLike[str], y: np.ndarray, sr: int, bitrate: int | None = None, subtype: str | None = None) -> None:
+    """Write samples to a file; the format follows the extension.
+
+    WAV, FLAC, OGG (Vorbis), AIFF go through libsndfile (``subtype`` e.g. ``"PCM_24"``,
+    ``"FLOAT"``); MP3, M4A, AAC, Opus and WebM through FFmpeg (``bitrate`` in bit/s).
+
+    Parameters
+    ----------
+    path : path
+        Output file; its extension picks the format.
+    y : np.ndarray
+        ``(samples,)`` or ``(channels, samples)``.
+    sr : int
+        Sample rate (Hz).
+    """
+    ext = Path(path).suffix.lower().lstrip(".")
+    if ext in _AV_FORMATS:
+        Path(path).write_bytes(encode_audio(y, sr, ext, bitrate))
+        return
+    y = validate_samples(y)
+    sf.write(os.fspath(path), y.T, int(sr), subtype=subtype)

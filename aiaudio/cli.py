@@ -1,0 +1,333 @@
+"""The ``aiaudio`` command: a thin shell over the Python API.
+
+    aiaudio score PATH [PATH ...] [-o OUT] [--recursive] [--format csv|jsonl]
+    aiaudio cues PATH [PATH ...] [-o OUT]
+
+Exit status: 0 when the run finished (also when some files gave error rows),
+1 when the model could not be loaded or the output not written, 2 for usage
+errors and when no input was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator, Sequence
+
+from ._version import __version__
+from .audio import AUDIO_EXTENSIONS
+from .errors import AiaudioError, AudioLoadError, ModelLoadError
+
+SCORE_COLUMNS = ["path", "p_ai", "label", "confidence", "duration_s", "error", "flags", "model_version"]
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def collect_inputs(paths: Sequence[str], recursive: bool = False) -> list[str]:
+    """Expand files and folders into the list of files to score, in a stable order.
+
+    A file named on the command line is always kept (whatever its extension, so a
+    bad file gets its error row); a folder contributes the files whose extension is
+    an audio one (:data:`aiaudio.audio.AUDIO_EXTENSIONS`), skipping hidden files,
+    from its top level or, with ``recursive``, from the whole tree. A path that does
+    not exist is kept too, and gets an error row.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def add(p: str) -> None:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            it = p.rglob("*") if recursive else p.iterdir()
+            found = sorted(
+                str(f)
+                for f in it
+                if f.suffix.lower() in AUDIO_EXTENSIONS
+                and not f.name.startswith(".")
+                and not any(part.startswith(".") for part in f.relative_to(p).parts[:-1])
+                and f.is_file()
+            )
+            for f in found:
+                add(f)
+        else:
+            add(str(p))
+    return out
+
+
+# --------------------------------------------------------------------------- output
+
+
+class RowWriter:
+    """Writes result rows as CSV or JSON lines, flushing each one."""
+
+    def __init__(self, fh: IO[str], fmt: str, columns: list[str]):
+        self.fh = fh
+        self.fmt = fmt
+        self.columns = columns
+        self._csv = None
+        if fmt == "csv":
+            self._csv = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+            self._csv.writeheader()
+            fh.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self._csv is not None:
+            self._csv.writerow({k: _cell(row.get(k)) for k in self.columns})
+        else:
+            self.fh.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
+        self.fh.flush()
+
+
+def _cell(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    if isinstance(v, (list, tuple)):
+        return ";".join(str(x) for x in v)
+    return v
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _format_for(output: str | None, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    if output and output.lower().endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    return "csv"
+
+
+def _progress(items: list[str], enabled: bool, desc: str) -> Iterable[str]:
+    if not enabled:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True)
+
+
+def _open_output(output: str | None) -> IO[str]:
+    if output in (None, "-"):
+        return sys.stdout
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    return open(output, "w", newline="", encoding="utf-8")
+
+
+def _error_text(e: BaseException) -> str:
+    if isinstance(e, AiaudioError):
+        return str(e)
+    return f"internal error ({type(e).__name__}: {e}); please report it with the file"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _inputs_or_none(args: argparse.Namespace, command: str) -> list[str] | None:
+    """The files to process, or None (after saying why) when there is nothing to run on."""
+    if not any(os.path.exists(p) for p in args.paths):
+        print(f"aiaudio {command}: no such file or folder: " + ", ".join(args.paths), file=sys.stderr)
+        return None
+    files = collect_inputs(args.paths, recursive=args.recursive)
+    if not files:
+        hint = "" if args.recursive else " (use --recursive to look into sub-folders)"
+        print(f"aiaudio {command}: no audio files found in " + ", ".join(args.paths) + hint, file=sys.stderr)
+        return None
+    return files
+
+
+def _score_rows(det, files: list[str], want_cues: bool, want_segments: bool, progress: bool) -> Iterator[dict[str, Any]]:
+    for f in _progress(files, progress, "scoring"):
+        row: dict[str, Any] = {"path": f}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the untrained-model warning is printed once by the CLI
+                s = det.score(f, cues=want_cues)
+        except (AudioLoadError, Exception) as e:  # one bad file never stops the run
+            if isinstance(e, KeyboardInterrupt):  # pragma: no cover
+                raise
+            row.update(error=_error_text(e), p_ai=None, label="", confidence=None, duration_s=None, flags=[])
+            row["model_version"] = det.version
+            yield row
+            continue
+        row.update(
+            p_ai=s.p_ai,
+            label=s.label,
+            confidence=s.confidence,
+            duration_s=s.duration_s,
+            error="",
+            flags=s.flags,
+            model_version=s.model_version,
+        )
+        if want_cues:
+            row.update({f"cue_{k}": v for k, v in s.cues.items()})
+        if want_segments:
+            row["segments"] = [[seg.start_s, seg.end_s, seg.p_ai] for seg in s.segments]
+        yield row
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from .detector import load_detector
+
+    files = _inputs_or_none(args, "score")
+    if files is None:
+        return 2
+    try:
+        det = load_detector(args.model, batch_size=args.batch_size)
+    except ModelLoadError as e:
+        print(f"aiaudio score: {e}", file=sys.stderr)
+        return 1
+    if not det.config.trained:
+        print(
+            "WARNING: aiaudio is using an UNTRAINED placeholder model "
+            f"({det.version}); every score below is meaningless.",
+            file=sys.stderr,
+        )
+    fmt = _format_for(args.output, args.format)
+    columns = list(SCORE_COLUMNS)
+    if args.cues:
+        from .cues import CUE_INFO
+
+        columns += [f"cue_{k}" for k in CUE_INFO]
+    try:
+        fh = _open_output(args.output)
+    except OSError as e:
+        print(f"aiaudio score: cannot write {args.output}: {e}", file=sys.stderr)
+        return 1
+    progress = not args.no_progress and sys.stderr.isatty()
+    n_err = 0
+    try:
+        writer = RowWriter(fh, fmt, columns)
+        for row in _score_rows(det, files, args.cues, args.segments and fmt == "jsonl", progress):
+            n_err += bool(row.get("error"))
+            writer.write(row)
+    finally:
+        if fh is not sys.stdout:
+            fh.close()
+    where = f" -> {args.output}" if args.output not in (None, "-") else ""
+    print(f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{where}", file=sys.stderr)
+    return 0
+
+
+def cmd_cues(args: argparse.Namespace) -> int:
+    from .audio import load_audio
+    from .cues import CUE_INFO, extract_cues
+
+    files = _inputs_or_none(args, "cues")
+    if files is None:
+        return 2
+    fmt = _format_for(args.output, args.format)
+    columns = ["path", *CUE_INFO, "error"]
+    try:
+        fh = _open_output(args.output)
+    except OSError as e:
+        print(f"aiaudio cues: cannot write {args.output}: {e}", file=sys.stderr)
+        return 1
+    progress = not args.no_progress and sys.stderr.isatty()
+    n_err = 0
+    try:
+        writer = RowWriter(fh, fmt, columns)
+        for f in _progress(files, progress, "cues"):
+            row: dict[str, Any] = {"path": f, "error": ""}
+            try:
+                y, sr = load_audio(f)
+                row.update(extract_cues(y, sr))
+            except Exception as e:
+                row["error"] = _error_text(e)
+                n_err += 1
+            writer.write(row)
+    finally:
+        if fh is not sys.stdout:
+            fh.close()
+    print(f"aiaudio cues: {len(files)} files, {n_err} errors", file=sys.stderr)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _add_io_args(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and/or folders")
+    p.add_argument("-o", "--output", metavar="OUT", help=f"write {what} here (default: standard output)")
+    p.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders of folders")
+    p.add_argument(
+        "--format", choices=["csv", "jsonl"], help="output format (default: from OUT's extension, else csv)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aiaudio",
+        description="Tell AI-generated music from human-made music.",
+        epilog="Run `aiaudio COMMAND --help` for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"aiaudio {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "score",
+        help="score files and folders: one row per file",
+        description=(
+            "Score audio files and folders with a detector; one row per file with the columns "
+            + ",".join(SCORE_COLUMNS)
+            + ". A file that cannot be read gets a row with its error and the run goes on."
+        ),
+    )
+    _add_io_args(p, "the rows")
+    p.add_argument("-m", "--model", metavar="DIR", help="model directory (default: the shipped default model)")
+    p.add_argument("--cues", action="store_true", help="add the interpretable cues as cue_* columns (slower)")
+    p.add_argument("--segments", action="store_true", help="with jsonl output: add per-segment [start_s, end_s, p_ai]")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="segments per forward pass (default 32)")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "cues",
+        help="compute the interpretable cues of files: one row per file",
+        description="Compute the interpretable cues (loudness, dynamics, cut-off, upsampler peaks, shimmer, stereo).",
+    )
+    _add_io_args(p, "the rows")
+    p.set_defaults(func=cmd_cues)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("aiaudio: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `aiaudio score dir | head`
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:  # pragma: no cover
+            pass
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

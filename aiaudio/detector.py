@@ -1,0 +1,417 @@
+"""Detector: audio -> segments -> batched CNN -> calibrated song probability.
+
+>>> import aiaudio
+>>> det = aiaudio.load_detector()            # the shipped default model
+>>> s = det.score("song.mp3")                # doctest: +SKIP
+>>> s.p_ai, s.label, s.confidence            # doctest: +SKIP
+
+Song score
+    The CNN gives one logit per segment (``segment_s`` long, ``segment_hop_s``
+    apart, see :mod:`aiaudio.frontend`). The song logit is the **mean of the
+    segment logits**; Platt calibration maps it to ``p_ai``. Each segment's own
+    ``p_ai`` is its logit through the same calibration.
+Label
+    ``"uncertain"`` when ``uncertain_low <= p_ai < uncertain_high``, else
+    ``"ai"`` when ``p_ai >= threshold``, else ``"human"`` (values in the model config).
+Confidence
+    How far ``p_ai`` lies from the threshold, as a share of the room on its side:
+    ``(p_ai - t) / (1 - t)`` above the threshold ``t``, ``(t - p_ai) / t`` below.
+    0 at the threshold, 1 at certainty.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from .audio import SILENCE_DBFS, PathOrFile, resample, stream_audio, to_mono, validate_samples
+from .errors import ClipTooShortError, ModelLoadError
+from .frontend import iter_segments
+from .model import AIMusicNet, ModelConfig, load_model
+
+__all__ = [
+    "Detector",
+    "Score",
+    "SegmentScore",
+    "UntrainedModelWarning",
+    "default_model_dir",
+    "load_detector",
+    "score",
+]
+
+LABELS = ("ai", "human", "uncertain")
+
+
+class UntrainedModelWarning(UserWarning):
+    """The model in use is a placeholder (``"trained": false``): its scores mean nothing."""
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    """Score of one segment of a song.
+
+    Attributes
+    ----------
+    start_s, end_s : float
+        Position of the segment in the input (s).
+    p_ai : float
+        Calibrated probability that this segment is AI-generated.
+    """
+
+    start_s: float
+    end_s: float
+    p_ai: float
+
+
+@dataclass
+class Score:
+    """The verdict on one input.
+
+    Attributes
+    ----------
+    p_ai : float
+        Calibrated probability that the input is AI-generated, in [0, 1].
+    label : str
+        ``"ai"``, ``"human"`` or ``"uncertain"`` (see module docs).
+    confidence : float
+        Distance of ``p_ai`` from the threshold, 0..1 (see module docs).
+    duration_s : float
+        Duration of the scored audio (s).
+    segments : list of SegmentScore
+        Per-segment scores over the input, in time order.
+    cues : dict
+        Interpretable cues (:func:`aiaudio.cues.extract_cues`) when asked for, else empty.
+    flags : list of str
+        Conditions that weaken the verdict: ``"silent"``, ``"shorter_than_segment"``,
+        ``"untrained_model"``.
+    model_version : str
+        ``name@version`` of the model that scored.
+    path : str or None
+        The input file, when a file was scored.
+    logit : float
+        The song logit: mean of the raw segment logits, before calibration.
+    """
+
+    p_ai: float
+    label: str
+    confidence: float
+    duration_s: float
+    segments: list[SegmentScore] = field(default_factory=list)
+    cues: dict[str, float] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    model_version: str = ""
+    path: str | None = None
+    logit: float = float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary of every field."""
+        d = asdict(self)
+        d["segments"] = [asdict(s) for s in self.segments]
+        return d
+
+    def __repr__(self) -> str:
+        extra = f", flags={self.flags}" if self.flags else ""
+        return (
+            f"Score(p_ai={self.p_ai:.3f}, label={self.label!r}, confidence={self.confidence:.2f}, "
+            f"duration_s={self.duration_s:.1f}, segments={len(self.segments)}{extra})"
+        )
+
+
+def default_model_dir() -> Path:
+    """Where the default model lives.
+
+    ``$AIAUDIO_MODEL`` when set; else the model shipped inside the installed
+    package; else ``models/default`` of a source checkout.
+    """
+    env = os.environ.get("AIAUDIO_MODEL")
+    if env:
+        return Path(env)
+    try:
+        packaged = importlib.resources.files("aiaudio.default_model")
+        if packaged.joinpath("config.json").is_file():
+            return Path(str(packaged))
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "models" / "default"
+
+
+class Detector:
+    """A loaded model ready to score audio. Make one with :func:`load_detector`.
+
+    Parameters
+    ----------
+    model : AIMusicNet
+        The network (front end + CNN), in eval mode.
+    model_dir : Path, optional
+        Where it was loaded from.
+    batch_size : int
+        Segments per forward pass.
+    """
+
+    def __init__(self, model: AIMusicNet, model_dir: Path | None = None, batch_size: int = 32):
+        self.model = model.eval()
+        self.model_dir = model_dir
+        self.batch_size = int(batch_size)
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+
+    # ---------------------------------------------------------------- properties
+    @property
+    def config(self) -> ModelConfig:
+        return self.model.config
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate (Hz) the model analyses at."""
+        return self.config.frontend.sample_rate
+
+    @property
+    def version(self) -> str:
+        return f"{self.config.name}@{self.config.version}"
+
+    def __repr__(self) -> str:
+        state = "trained" if self.config.trained else "UNTRAINED placeholder"
+        return f"Detector({self.version}, {state}, from {self.model_dir})"
+
+    # ---------------------------------------------------------------- pieces
+    def segment_logits(self, segments: np.ndarray) -> np.ndarray:
+        """Raw logits of a batch of segments.
+
+        Parameters
+        ----------
+        segments : np.ndarray
+            ``(n, segment_samples)`` mono samples at :attr:`sample_rate`.
+
+        Returns
+        -------
+        np.ndarray
+            ``float64`` logits, shape ``(n,)``.
+        """
+        x = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
+        out = []
+        with torch.inference_mode():
+            for i in range(0, x.shape[0], self.batch_size):
+                out.append(self.model(x[i : i + self.batch_size]).double().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+    def calibrate(self, logit: float) -> float:
+        """Map a logit to a calibrated probability (the model's Platt scaling)."""
+        return self.config.calibration(float(logit))
+
+    def label_for(self, p_ai: float) -> tuple[str, float]:
+        """Label and confidence for a calibrated probability (see module docs)."""
+        c = self.config
+        t = c.threshold
+        if c.uncertain_low <= p_ai < c.uncertain_high and c.uncertain_low < c.uncertain_high:
+            label = "uncertain"
+        else:
+            label = "ai" if p_ai >= t else "human"
+        if p_ai >= t:
+            conf = (p_ai - t) / (1 - t) if t < 1 else 1.0
+        else:
+            conf = (t - p_ai) / t if t > 0 else 1.0
+        return label, float(min(1.0, max(0.0, conf)))
+
+    def _score_blocks(self, blocks: Iterable[np.ndarray], path: str) -> tuple[list[int], np.ndarray, int, float]:
+        """Segment and score a stream of mono blocks at the model rate.
+
+        Returns segment starts (samples), logits, total samples, and the mean square level.
+        """
+        fe = self.config.frontend
+        total = 0
+        sumsq = 0.0
+
+        def counted() -> Iterator[np.ndarray]:
+            nonlocal total, sumsq
+            for b in blocks:
+                b = np.asarray(b, dtype=np.float32).reshape(-1)
+                total += b.shape[0]
+                sumsq += float(np.dot(b.astype(np.float64), b.astype(np.float64)))
+                yield b
+
+        starts: list[int] = []
+        logits: list[np.ndarray] = []
+        batch: list[np.ndarray] = []
+        for s0, seg in iter_segments(counted(), fe):
+            starts.append(s0)
+            batch.append(seg)
+            if len(batch) == self.batch_size:
+                logits.append(self.segment_logits(np.stack(batch)))
+                batch = []
+        if total < fe.min_samples:
+            raise ClipTooShortError(
+                f"{path}: {total / fe.sample_rate:.2f} s of audio; this model needs at least "
+                f"{fe.min_duration_s:g} s. Score a longer excerpt.",
+                path=path,
+            )
+        if batch:
+            logits.append(self.segment_logits(np.stack(batch)))
+        ms = sumsq / max(total, 1)
+        return starts, np.concatenate(logits), total, ms
+
+    # ---------------------------------------------------------------- public
+    def score(
+        self,
+        audio: PathOrFile | np.ndarray,
+        sr: int | None = None,
+        *,
+        cues: bool = False,
+    ) -> Score:
+        """Score one song, file or array.
+
+        Parameters
+        ----------
+        audio : path, binary file object, or np.ndarray
+            A file in any format :func:`aiaudio.load_audio` reads, or samples of shape
+            ``(samples,)`` or ``(channels, samples)``.
+        sr : int, optional
+            Sample rate (Hz) of an array input (required then); ignored for files.
+        cues : bool
+            Also compute the interpretable cues (decodes the whole file into memory;
+            costs roughly as much as scoring).
+
+        Returns
+        -------
+        Score
+
+        Raises
+        ------
+        AudioLoadError
+            The input cannot be decoded or is unusable; :class:`ClipTooShortError`
+            (a subclass) when it is shorter than the model needs.
+        """
+        fe = self.config.frontend
+        flags: list[str] = []
+        cue_values: dict[str, float] = {}
+        if not self.config.trained:
+            warnings.warn(
+                f"aiaudio: the model {self.version} is an UNTRAINED placeholder; its scores are "
+                "meaningless. Train a model (`aiaudio train`) or install a release with real weights.",
+                UntrainedModelWarning,
+                stacklevel=2,
+            )
+            flags.append("untrained_model")
+
+        if isinstance(audio, np.ndarray) or (not isinstance(audio, (str, os.PathLike)) and not hasattr(audio, "read")):
+            if sr is None:
+                raise TypeError("scoring an array needs its sample rate: det.score(y, sr=44100)")
+            y = validate_samples(audio)
+            path = None
+            desc = "<array>"
+            if cues:
+                cue_values = _cues(y, int(sr))
+            mono = resample(to_mono(y)[0], int(sr), fe.sample_rate)
+            blocks: Iterable[np.ndarray] = [mono]
+        else:
+            desc = os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else getattr(audio, "name", "<file object>")
+            path = desc if isinstance(desc, str) else None
+            if cues:
+                from .audio import load_audio
+
+                y, native_sr = load_audio(audio)
+                cue_values = _cues(y, native_sr)
+                blocks = [resample(to_mono(y)[0], native_sr, fe.sample_rate)]
+            else:
+                stream = stream_audio(audio, sr=fe.sample_rate, mono=True, block_s=30.0)
+                blocks = _closing(stream)
+
+        starts, logits, total, ms = self._score_blocks(blocks, str(desc))
+        duration = total / fe.sample_rate
+        if ms <= 10 ** (SILENCE_DBFS / 10):
+            flags.append("silent")
+        if total < fe.segment_samples:
+            flags.append("shorter_than_segment")
+
+        song_logit = float(np.mean(logits))
+        p = self.calibrate(song_logit)
+        label, conf = self.label_for(p)
+        seg_len = fe.segment_s
+        segments = [
+            SegmentScore(
+                start_s=s0 / fe.sample_rate,
+                end_s=min(s0 / fe.sample_rate + seg_len, duration),
+                p_ai=self.calibrate(lg),
+            )
+            for s0, lg in zip(starts, logits)
+        ]
+        result = Score(
+            p_ai=p,
+            label=label,
+            confidence=conf,
+            duration_s=duration,
+            segments=segments,
+            cues=cue_values,
+            flags=flags,
+            model_version=self.version,
+            path=path,
+            logit=song_logit,
+        )
+        return result
+
+
+def _closing(stream) -> Iterator[np.ndarray]:
+    with stream:
+        for blk in stream:
+            yield blk[0]
+
+
+def _cues(y: np.ndarray, sr: int) -> dict[str, float]:
+    from .cues import extract_cues
+
+    return extract_cues(y, sr)
+
+
+def load_detector(model: str | os.PathLike[str] | None = None, *, batch_size: int = 32) -> Detector:
+    """Load a detector.
+
+    Parameters
+    ----------
+    model : path, optional
+        A model directory (``config.json`` + ``model.safetensors``); ``None`` for the
+        default model (see :func:`default_model_dir`).
+    batch_size : int
+        Segments per forward pass.
+
+    Returns
+    -------
+    Detector
+
+    Raises
+    ------
+    ModelLoadError
+        When the directory is missing or holds an invalid model.
+    """
+    d = Path(model) if model is not None else default_model_dir()
+    if not d.is_dir():
+        raise ModelLoadError(
+            f"{d}: no model directory here. Pass a directory holding config.json and "
+            "model.safetensors, or omit it for the default model."
+        )
+    return Detector(load_model(d), model_dir=d, batch_size=batch_size)
+
+
+_DEFAULT: Detector | None = None
+
+
+def score(audio: PathOrFile | np.ndarray, sr: int | None = None, *, model: str | os.PathLike[str] | None = None, cues: bool = False) -> Score:
+    """Score one input with the default model (loaded once and kept) or ``model``.
+
+    The one-line shortcut for ``load_detector(model).score(audio, sr)``; see
+    :meth:`Detector.score`.
+    """
+    global _DEFAULT
+    if model is not None:
+        det = load_detector(model)
+    else:
+        if _DEFAULT is None:
+            _DEFAULT = load_detector()
+        det = _DEFAULT
+    return det.score(audio, sr, cues=cues)

@@ -1,0 +1,41 @@
+"""Typed errors raised by aiaudio.
+
+Every error message names the thing that failed and says what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["AiaudioError", "AudioLoadError", "ClipTooShortError", "ModelLoadError"]
+
+
+class AiaudioError(Exception):
+    """Base class of every error aiaudio raises on purpose."""
+
+
+class AudioLoadError(AiaudioError, ValueError):
+    """An audio input could not be decoded or is unusable.
+
+    Attributes
+    ----------
+    path : str or None
+        The file (or ``"<array>"`` / ``"<file object>"``) the error is about.
+    reason : str
+        A short machine-friendly cause, e.g. ``"missing"``, ``"empty"``,
+        ``"corrupt"``, ``"not_audio"``, ``"nonfinite"``, ``"too_short"``.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, reason: str = "unreadable"):
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
+class ClipTooShortError(AudioLoadError):
+    """The audio is shorter than the model needs to score it."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message, path=path, reason="too_short")
+
+
+class ModelLoadError(AiaudioError, RuntimeError):
+    """A model directory or file is missing, malformed, or of an unsupported version."""

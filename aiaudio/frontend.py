@@ -1,0 +1,217 @@
+"""The spectrogram front end, shared by training and inference.
+
+Audio reaches the model as fixed-length mono segments at the model's sample
+rate (:func:`segment_audio`); :class:`Frontend` turns a batch of segments into
+normalised log-power spectrograms. Training calls the very same module, so the
+two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["FrontendConfig", "Frontend", "iter_segments", "segment_audio", "segment_starts"]
+
+
+@dataclass(frozen=True)
+class FrontendConfig:
+    """Parameters of the front end (stored in a model's ``config.json``).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Rate (Hz) every input is resampled to before analysis.
+    n_fft : int
+        FFT size (samples) of the short-time Fourier transform; Hann window of the same length.
+    hop_length : int
+        Hop (samples) between STFT frames.
+    fmin_hz, fmax_hz : float
+        Frequency band (Hz) kept from the spectrogram; bins outside are dropped.
+    segment_s : float
+        Length (s) of the segments the CNN scores.
+    segment_hop_s : float
+        Hop (s) between segment starts when a song is scored.
+    min_duration_s : float
+        Shortest input (s) the model scores; shorter clips are rejected, clips between
+        this and ``segment_s`` are wrapped around to fill one segment.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 256
+    fmin_hz: float = 0.0
+    fmax_hz: float = 8000.0
+    segment_s: float = 4.0
+    segment_hop_s: float = 4.0
+    min_duration_s: float = 2.0
+
+    @property
+    def segment_samples(self) -> int:
+        return int(round(self.segment_s * self.sample_rate))
+
+    @property
+    def segment_hop_samples(self) -> int:
+        return int(round(self.segment_hop_s * self.sample_rate))
+
+    @property
+    def min_samples(self) -> int:
+        return int(round(self.min_duration_s * self.sample_rate))
+
+    @property
+    def bin_range(self) -> tuple[int, int]:
+        """First and one-past-last FFT bin kept."""
+        df = self.sample_rate / self.n_fft
+        lo = int(np.ceil(self.fmin_hz / df - 1e-9))
+        hi = int(np.floor(min(self.fmax_hz, self.sample_rate / 2) / df + 1e-9)) + 1
+        return max(0, lo), min(self.n_fft // 2 + 1, hi)
+
+    @property
+    def n_bins(self) -> int:
+        lo, hi = self.bin_range
+        return hi - lo
+
+    @property
+    def n_frames(self) -> int:
+        return 1 + (self.segment_samples - self.n_fft) // self.hop_length
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FrontendConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown front-end settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**d)
+
+    def __post_init__(self) -> None:
+        if self.segment_samples < self.n_fft:
+            raise ValueError("segment_s is shorter than one FFT window")
+        if not 0 < self.min_duration_s <= self.segment_s:
+            raise ValueError("min_duration_s must be in (0, segment_s]")
+        if self.segment_hop_s <= 0:
+            raise ValueError("segment_hop_s must be positive")
+        if not 0 <= self.fmin_hz < self.fmax_hz:
+            raise ValueError("need 0 <= fmin_hz < fmax_hz")
+
+
+def segment_starts(n_samples: int, cfg: FrontendConfig) -> list[int]:
+    """Start samples of the segments a song of ``n_samples`` (at ``cfg.sample_rate``) is cut into.
+
+    Segments are ``cfg.segment_s`` long and ``cfg.segment_hop_s`` apart; when the
+    song does not end exactly on a segment, one more segment ending at the last
+    sample covers the tail. A song no longer than one segment gives ``[0]``.
+    """
+    L, H = cfg.segment_samples, cfg.segment_hop_samples
+    if n_samples <= L:
+        return [0]
+    starts = list(range(0, n_samples - L + 1, H))
+    if starts[-1] + L < n_samples:
+        starts.append(n_samples - L)
+    return starts
+
+
+def iter_segments(blocks: Iterable[np.ndarray], cfg: FrontendConfig) -> Iterator[tuple[int, np.ndarray]]:
+    """Cut a stream of mono blocks at ``cfg.sample_rate`` into segments, as :func:`segment_starts` says.
+
+    Memory stays bounded by one segment plus one block, whatever the stream's length.
+
+    Parameters
+    ----------
+    blocks : iterable of np.ndarray
+        Consecutive mono sample blocks, each of shape ``(n,)`` or ``(1, n)``.
+    cfg : FrontendConfig
+
+    Yields
+    ------
+    start : int
+        Start sample of the segment.
+    segment : np.ndarray
+        ``float32`` samples, shape ``(cfg.segment_samples,)``. A stream shorter than one
+        segment gives one segment, wrapped around (repeated) to fill it.
+    """
+    L, H = cfg.segment_samples, cfg.segment_hop_samples
+    buf = np.zeros(0, dtype=np.float32)
+    buf_start = 0  # stream position of buf[0]
+    next_start = 0
+    last_emitted = -1
+    for blk in blocks:
+        blk = np.asarray(blk, dtype=np.float32).reshape(-1)
+        buf = np.concatenate([buf, blk]) if buf.size else blk
+        while next_start + L <= buf_start + buf.shape[0]:
+            off = next_start - buf_start
+            yield next_start, buf[off : off + L].copy()
+            last_emitted = next_start
+            next_start += H
+        # keep the last L samples (for the tail segment) and anything from next_start on
+        keep_from = min(next_start, buf_start + buf.shape[0] - L)
+        if keep_from > buf_start:
+            buf = buf[keep_from - buf_start :]
+            buf_start = keep_from
+    total = buf_start + buf.shape[0]
+    if total == 0:
+        return
+    if total < L:
+        yield 0, np.pad(buf, (0, L - total), mode="wrap")
+    elif last_emitted + L < total:
+        yield total - L, buf[buf.shape[0] - L :].copy()
+
+
+def segment_audio(y: np.ndarray, cfg: FrontendConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Cut mono audio at the model rate into fixed-length segments (see :func:`iter_segments`).
+
+    Parameters
+    ----------
+    y : np.ndarray
+        Mono samples at ``cfg.sample_rate``, shape ``(samples,)``.
+    cfg : FrontendConfig
+
+    Returns
+    -------
+    segments : np.ndarray
+        ``float32``, shape ``(n_segments, cfg.segment_samples)``.
+    starts_s : np.ndarray
+        Start time (s) of each segment.
+    """
+    pairs = list(iter_segments([np.asarray(y, dtype=np.float32).reshape(-1)], cfg))
+    if not pairs:
+        raise ValueError("no samples to segment")
+    starts = np.asarray([p[0] for p in pairs], dtype=np.float64) / cfg.sample_rate
+    return np.stack([p[1] for p in pairs]), starts
+
+
+class Frontend(nn.Module):
+    """Batch of waveform segments -> normalised log-power spectrograms.
+
+    Input ``(batch, samples)`` float32 at ``cfg.sample_rate``; output
+    ``(batch, 1, n_bins, n_frames)``. Each spectrogram is in dB, offset so its
+    mean over time and frequency is 0 (the score ignores playback gain), and
+    divided by 20 to keep values near unit scale.
+    """
+
+    def __init__(self, cfg: FrontendConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
+        self._lo, self._hi = cfg.bin_range
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(
+            x,
+            n_fft=self.cfg.n_fft,
+            hop_length=self.cfg.hop_length,
+            window=self.window,
+            center=False,
+            return_complex=True,
+        )
+        power = spec.real.square() + spec.imag.square()
+        power = power[:, self._lo : self._hi, :]
+        db = 10.0 * torch.log10(power + 1e-10)
+        db = db - db.mean(dim=(1, 2), keepdim=True)
+        return (db / 20.0).unsqueeze(1)
