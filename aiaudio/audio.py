@@ -153,15 +153,27 @@ class _SoundfileReader:
         self._check_truncation(source)
 
     def _check_truncation(self, source: PathOrFile) -> None:
+        if self._f.format == "OGG" and _ogg_lacks_end(source):
+            raise AudioLoadError(
+                f"{self.desc}: truncated Ogg file (its last page is not marked end-of-stream). "
+                "Re-export or re-download it.",
+                path=self.desc, reason="corrupt",
+            )
         # libsndfile silently clips the declared data length of a truncated
         # WAV/AIFF to what the file holds; its log tells the story.
-        if self._f.format not in ("WAV", "WAVEX", "AIFF", "W64", "RF64"):
-            return
         try:
             log = self._f.extra_info
         except Exception:  # pragma: no cover
             return
         low = log.lower()
+        if self._f.format == "OGG" and ("corrupted bitstream" in low or "reports a hole" in low or "hole found" in low):
+            raise AudioLoadError(
+                f"{self.desc}: corrupt Ogg data (libsndfile found a damaged or missing stretch). "
+                "Re-export or re-download the file.",
+                path=self.desc, reason="corrupt",
+            )
+        if self._f.format not in ("WAV", "WAVEX", "AIFF", "W64", "RF64"):
+            return
         if "should be" in low or "truncat" in low or "too large" in low or "too big" in low:
             raise AudioLoadError(
                 f"{self.desc}: truncated or corrupt {self._f.format} data (the header declares more "
@@ -180,6 +192,8 @@ class _SoundfileReader:
         return 0
 
     def blocks(self, blocksize: int) -> Iterator[np.ndarray]:
+        start = self._f.tell() if self._f.seekable() else 0
+        got = 0
         while True:
             try:
                 data = self._f.read(blocksize, dtype="float32", always_2d=True)
@@ -188,11 +202,20 @@ class _SoundfileReader:
                     f"{self.desc}: corrupt audio data ({e}). Re-export or re-download the file.",
                     path=self.desc, reason="corrupt",
                 ) from e
-            if data.shape[0] == 0:
-                return
-            yield np.ascontiguousarray(data.T)
+            got += data.shape[0]
+            if data.shape[0]:
+                yield np.ascontiguousarray(data.T)
             if data.shape[0] < blocksize:
-                return
+                break
+        # A compressed stream that ends early decodes "fine" to fewer samples than the
+        # container declares (MP3 with a Xing/LAME header, Ogg): that is a damaged file.
+        expected = self.frames - start
+        if expected > 0 and got < expected - max(0.02 * expected, 4096):
+            raise AudioLoadError(
+                f"{self.desc}: truncated or corrupt audio: decoded {got / self.sr:.2f} s of the "
+                f"{expected / self.sr:.2f} s the file declares. Re-export or re-download it.",
+                path=self.desc, reason="corrupt",
+            )
 
     def close(self) -> None:
         self._f.close()
@@ -291,6 +314,34 @@ class _AvReader:
 
     def close(self) -> None:
         self._c.close()
+
+
+def _ogg_lacks_end(source: PathOrFile) -> bool:
+    """True when the last Ogg page of the file does not carry the end-of-stream flag.
+
+    An Ogg stream ends with a page whose header-type byte has bit 0x04 set
+    (RFC 3533); a file cut short ends in the middle of the stream instead.
+    """
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                fh.seek(max(0, size - 65536))
+                tail = fh.read()
+        else:
+            pos = source.tell()
+            source.seek(0, os.SEEK_END)
+            size = source.tell()
+            source.seek(max(0, size - 65536))
+            tail = source.read()
+            source.seek(pos)
+    except (OSError, AttributeError, ValueError):
+        return False
+    i = tail.rfind(b"OggS")
+    if i < 0 or i + 6 > len(tail):
+        return False
+    return not (tail[i + 5] & 0x04)
 
 
 def _short(e: BaseException) -> str:

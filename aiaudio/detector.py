@@ -291,15 +291,6 @@ class Detector:
         fe = self.config.frontend
         flags: list[str] = []
         cue_values: dict[str, float] = {}
-        if not self.config.trained:
-            warnings.warn(
-                f"aiaudio: the model {self.version} is an UNTRAINED placeholder; its scores are "
-                "meaningless. Train a model (`aiaudio train`) or install a release with real weights.",
-                UntrainedModelWarning,
-                stacklevel=2,
-            )
-            flags.append("untrained_model")
-
         if isinstance(audio, np.ndarray) or (not isinstance(audio, (str, os.PathLike)) and not hasattr(audio, "read")):
             if sr is None:
                 raise TypeError("scoring an array needs its sample rate: det.score(y, sr=44100)")
@@ -324,6 +315,14 @@ class Detector:
                 blocks = _closing(stream)
 
         starts, logits, total, ms = self._score_blocks(blocks, str(desc))
+        if not self.config.trained:
+            warnings.warn(
+                f"aiaudio: the model {self.version} is an UNTRAINED placeholder; its scores are "
+                "meaningless. Train a model (`aiaudio train`) or install a release with real weights.",
+                UntrainedModelWarning,
+                stacklevel=2,
+            )
+            flags.append("untrained_model")
         duration = total / fe.sample_rate
         if ms <= 10 ** (SILENCE_DBFS / 10):
             flags.append("silent")

@@ -190,9 +190,9 @@ class Frontend(nn.Module):
     """Batch of waveform segments -> normalised log-power spectrograms.
 
     Input ``(batch, samples)`` float32 at ``cfg.sample_rate``; output
-    ``(batch, 1, n_bins, n_frames)``. Each spectrogram is in dB, offset so its
-    mean over time and frequency is 0 (the score ignores playback gain), and
-    divided by 20 to keep values near unit scale.
+    ``(batch, 1, n_bins, n_frames)``. Each spectrogram is in dB with a floor
+    100 dB below its loudest bin, offset so its mean over time and frequency is 0
+    (the score ignores playback gain), and divided by 20 to keep values near unit scale.
     """
 
     def __init__(self, cfg: FrontendConfig):
@@ -212,6 +212,8 @@ class Frontend(nn.Module):
         )
         power = spec.real.square() + spec.imag.square()
         power = power[:, self._lo : self._hi, :]
-        db = 10.0 * torch.log10(power + 1e-10)
+        # floor 100 dB below the segment's peak bin, so the output does not depend on gain
+        floor = power.amax(dim=(1, 2), keepdim=True) * 1e-10 + 1e-30
+        db = 10.0 * torch.log10(power + floor)
         db = db - db.mean(dim=(1, 2), keepdim=True)
         return (db / 20.0).unsqueeze(1)
