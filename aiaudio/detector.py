@@ -21,7 +21,6 @@ Confidence
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 import os
 import warnings
@@ -134,13 +133,11 @@ def default_model_dir() -> Path:
     env = os.environ.get("AIAUDIO_MODEL")
     if env:
         return Path(env)
-    try:
-        packaged = importlib.resources.files("aiaudio.default_model")
-        if packaged.joinpath("config.json").is_file():
-            return Path(str(packaged))
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "models" / "default"
+    here = Path(__file__).resolve().parent
+    packaged = here / "default_model"  # where `pip install` puts models/default/
+    if (packaged / "config.json").is_file():
+        return packaged
+    return here.parent / "models" / "default"  # a source checkout / editable install
 
 
 class Detector:
