@@ -485,7 +485,8 @@ def validate_samples(y: np.ndarray, *, path: str = "<array>") -> np.ndarray:
         scale = float(max(abs(info.min), info.max))
         a = a.astype(np.float32) / np.float32(scale)
     else:
-        a = a.astype(np.float32, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: caught below
+            a = a.astype(np.float32, copy=False)
     n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
     if n_bad:
         raise AudioLoadError(
