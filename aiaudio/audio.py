@@ -704,7 +704,8 @@ def load_audio(
         data, non-audio content, NaN or infinite samples. The message names the
         file and the cause. Silence is *not* an error (see :func:`is_silent`).
     """
-    with stream_audio(path_or_file, sr=sr, mono=mono, block_s=60.0, offset=offset, duration=duration) as st:
+    block_s = 60.0 if duration is None else max(0.05, min(60.0, duration))  # short reads decode little
+    with stream_audio(path_or_file, sr=sr, mono=mono, block_s=block_s, offset=offset, duration=duration) as st:
         blocks = list(st)
         out_sr = st.sr
         ch = st.channels

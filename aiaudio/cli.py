@@ -262,6 +262,76 @@ def cmd_cues(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
+    overrides = {
+        "data": args.data,
+        "out": args.out,
+        "holdout_generators": args.holdout,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "segments_per_item": args.segments_per_item,
+        "num_workers": args.workers,
+        "device": args.device,
+    }
+    for k, v in overrides.items():
+        if v not in (None, []):
+            setattr(cfg, k, v)
+    if args.no_augment:
+        cfg.augment = None
+    if not cfg.data:
+        print("aiaudio train: give --data (a folder with ai/ and human/, a CSV manifest, or a SONICS/FakeMusicCaps root)", file=sys.stderr)
+        return 2
+    try:
+        train(cfg, progress=not args.no_progress and sys.stderr.isatty())
+    except (ValueError, AiaudioError) as e:
+        print(f"aiaudio train: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    conditions = ["original"] + [c for c in (args.conditions or []) if c != "original"]
+    if args.robustness:
+        from .augment import ROBUSTNESS_TRANSFORMS
+
+        conditions = list(ROBUSTNESS_TRANSFORMS)
+    try:
+        evaluate(
+            args.model,
+            args.data,
+            args.out,
+            conditions=conditions,
+            max_segments=args.max_segments or None,
+            num_workers=args.workers,
+            progress=not args.no_progress and sys.stderr.isatty(),
+        )
+    except (ValueError, AiaudioError) as e:
+        print(f"aiaudio evaluate: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .detector import default_model_dir
+    from .evaluate import calibrate_on_human
+
+    try:
+        calibrate_on_human(
+            args.model or default_model_dir(), args.human, args.out, target_fpr=args.target_fpr
+        )
+    except (ValueError, AiaudioError) as e:
+        print(f"aiaudio calibrate: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -307,6 +377,52 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_io_args(p, "the rows")
     p.set_defaults(func=cmd_cues)
+
+    p = sub.add_parser(
+        "train",
+        help="train a model on a dataset",
+        description="Train, calibrate and save a model; resumes from OUT/checkpoints if interrupted.",
+    )
+    p.add_argument("--data", action="append", default=[], metavar="SPEC", help="folder with ai/ and human/, CSV manifest, or SONICS/FakeMusicCaps root (repeatable)")
+    p.add_argument("--out", metavar="DIR", help="output model directory")
+    p.add_argument("--config", metavar="JSON", help="training config file (flags override it)")
+    p.add_argument("--holdout", action="append", default=[], metavar="GENERATOR", help="leave this generator out of training (repeatable)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--segments-per-item", type=int)
+    p.add_argument("--workers", type=int, help="data-loading worker processes")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--no-augment", action="store_true", help="train without augmentation (for ablations)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a model: metrics JSON, tables and plots",
+        description="Score a dataset with a model and write metrics.json, report.md and plots to OUT.",
+    )
+    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument("--data", action="append", required=True, metavar="SPEC")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--conditions", nargs="*", metavar="NAME", help="robustness conditions (see aiaudio.augment.ROBUSTNESS_TRANSFORMS)")
+    p.add_argument("--robustness", action="store_true", help="run every robustness condition")
+    p.add_argument("--max-segments", type=int, default=8, help="segments per song, evenly spread (0: all)")
+    p.add_argument("--workers", type=int)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "calibrate",
+        help="re-set the threshold on your own human tracks",
+        description="Score your human tracks and write a model directory whose threshold flags at most --target-fpr of them.",
+    )
+    p.add_argument("--human", action="append", required=True, metavar="DIR", help="folder of human-made tracks (repeatable)")
+    p.add_argument("--out", required=True, metavar="DIR", help="where the recalibrated model goes")
+    p.add_argument("--model", metavar="DIR", help="model to start from (default: the shipped model)")
+    p.add_argument("--target-fpr", type=float, default=0.01)
+    p.set_defaults(func=cmd_calibrate)
     return parser
 
 

@@ -1,0 +1,394 @@
+"""Evaluation: metrics, per-generator and per-source tables, robustness, plots.
+
+``aiaudio evaluate --model M --data SPEC --out DIR`` (or :func:`evaluate`) scores
+every item of the data (song score = calibrated mean of segment logits, exactly as
+:class:`aiaudio.Detector` computes it), under each robustness condition asked for,
+and writes to ``DIR``:
+
+``metrics.json``
+    Everything below, machine-readable.
+``report.md``
+    The overall metrics, the per-generator, per-source and robustness tables.
+``roc.png``, ``hist.png``, ``reliability.png``
+    ROC curve, score histograms per class, reliability diagram.
+
+Metrics: ROC-AUC; equal error rate (EER); false-positive rate on human songs and
+detection rate (true-positive rate) on AI songs at the model's threshold; expected
+calibration error (ECE, 10 equal-width bins); the share of songs labelled uncertain.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "binary_metrics",
+    "expected_calibration_error",
+    "equal_error_rate",
+    "evaluate",
+    "calibrate_on_human",
+]
+
+
+def expected_calibration_error(labels: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error: the bin-size-weighted mean of ``|accuracy - confidence|``.
+
+    Uses ``n_bins`` equal-width bins of the predicted probability of the positive
+    class (AI); in each bin it compares the mean prediction with the share of AI songs.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if p.size == 0:
+        return float("nan")
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        m = bins == b
+        if m.any():
+            ece += m.mean() * abs(labels[m].mean() - p[m].mean())
+    return float(ece)
+
+
+def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Equal error rate: where the false-positive and false-negative rates cross (from the ROC)."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(labels, scores)
+    fnr = 1 - tpr
+    i = int(np.nanargmin(np.abs(fnr - fpr)))
+    return float((fpr[i] + fnr[i]) / 2)
+
+
+def binary_metrics(labels: np.ndarray, p: np.ndarray, threshold: float, uncertain: tuple[float, float] | None = None) -> dict[str, float]:
+    """AUC, EER, FPR/TPR at the threshold, ECE and counts for one set of song scores.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        1 for AI, 0 for human.
+    p : np.ndarray
+        Calibrated ``p_ai``; NaN entries (items that failed) are left out and counted.
+    threshold : float
+        ``p_ai`` at or above which a song is flagged AI.
+    uncertain : (low, high), optional
+        The uncertain band, to report the share of songs that fall in it.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels).astype(int)
+    p = np.asarray(p, dtype=np.float64)
+    ok = np.isfinite(p)
+    y, s = labels[ok], p[ok]
+    out: dict[str, float] = {
+        "n": int(ok.sum()),
+        "n_ai": int((y == 1).sum()),
+        "n_human": int((y == 0).sum()),
+        "n_failed": int((~ok).sum()),
+    }
+    both = len(np.unique(y)) == 2
+    out["auc"] = float(roc_auc_score(y, s)) if both else float("nan")
+    out["eer"] = equal_error_rate(y, s) if both else float("nan")
+    out["fpr_human"] = float((s[y == 0] >= threshold).mean()) if (y == 0).any() else float("nan")
+    out["tpr_ai"] = float((s[y == 1] >= threshold).mean()) if (y == 1).any() else float("nan")
+    out["ece"] = expected_calibration_error(y, s)
+    if uncertain is not None and uncertain[0] < uncertain[1]:
+        out["uncertain_share"] = float(((s >= uncertain[0]) & (s < uncertain[1])).mean()) if s.size else float("nan")
+    return out
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "n/a" if math.isnan(v) else f"{v:.3f}"
+    return str(v)
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _plots(out: Path, labels: np.ndarray, p: np.ndarray, threshold: float, title: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_curve
+
+    ok = np.isfinite(p)
+    y, s = labels[ok], p[ok]
+    made = []
+    if len(np.unique(y)) == 2:
+        fpr, tpr, _ = roc_curve(y, s)
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.plot(fpr, tpr, lw=2)
+        ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
+        ax.set(xlabel="false-positive rate (human flagged)", ylabel="detection rate (AI flagged)", title=f"ROC: {title}")
+        fig.tight_layout()
+        fig.savefig(out / "roc.png", dpi=120)
+        plt.close(fig)
+        made.append("roc.png")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    bins = np.linspace(0, 1, 41)
+    ax.hist(s[y == 0], bins=bins, alpha=0.6, label=f"human (n={int((y == 0).sum())})")
+    ax.hist(s[y == 1], bins=bins, alpha=0.6, label=f"AI (n={int((y == 1).sum())})")
+    ax.axvline(threshold, c="k", ls="--", lw=1, label=f"threshold {threshold:.3f}")
+    ax.set(xlabel="p_ai", ylabel="songs", title=f"Scores: {title}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "hist.png", dpi=120)
+    plt.close(fig)
+    made.append("hist.png")
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    edges = np.linspace(0, 1, 11)
+    idx = np.minimum((s * 10).astype(int), 9)
+    xs, ys, ns = [], [], []
+    for b in range(10):
+        m = idx == b
+        if m.any():
+            xs.append(s[m].mean())
+            ys.append(y[m].mean())
+            ns.append(int(m.sum()))
+    ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
+    ax.plot(xs, ys, marker="o")
+    for x_, y_, n_ in zip(xs, ys, ns):
+        ax.annotate(str(n_), (x_, y_), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set(xlabel="mean predicted p_ai", ylabel="share of AI songs", title="Reliability", xlim=(0, 1), ylim=(0, 1))
+    ax.set_xticks(edges[::2])
+    fig.tight_layout()
+    fig.savefig(out / "reliability.png", dpi=120)
+    plt.close(fig)
+    made.append("reliability.png")
+    return made
+
+
+def evaluate(
+    model_dir: str | os.PathLike[str],
+    data: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    conditions: Sequence[str] = ("original",),
+    max_segments: int | None = 8,
+    num_workers: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Evaluate a model directory on data and write metrics, tables and plots.
+
+    Parameters
+    ----------
+    model_dir : path
+        A model directory (``config.json`` + ``model.safetensors``).
+    data : list of str
+        Dataset specs (see :func:`aiaudio.data.load_items`), e.g. ``MODEL/splits/test.csv``.
+    out_dir : path
+        Where the report goes.
+    conditions : list of str
+        Names from :data:`aiaudio.augment.ROBUSTNESS_TRANSFORMS` (``"original"`` first).
+    max_segments : int or None
+        Segments per song (evenly spread); ``None`` scores every segment.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+    """
+    import torch
+
+    from .augment import ROBUSTNESS_TRANSFORMS
+    from .data import load_items
+    from .model import load_model
+    from .train import song_logits
+
+    unknown = [c for c in conditions if c not in ROBUSTNESS_TRANSFORMS]
+    if unknown:
+        raise ValueError(f"unknown conditions {unknown}; known: {sorted(ROBUSTNESS_TRANSFORMS)}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(model_dir)
+    cfg = model.config
+    items = [it for spec in data for it in load_items(spec)]
+    if not items:
+        raise ValueError("no items in " + ", ".join(data))
+    labels = np.array([it.label for it in items])
+    t = cfg.threshold
+    band = (cfg.uncertain_low, cfg.uncertain_high)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+
+    per_condition: dict[str, Any] = {}
+    p_by_cond: dict[str, np.ndarray] = {}
+    for cond in conditions:
+        transform = None if cond == "original" else ROBUSTNESS_TRANSFORMS[cond]
+        log(f"evaluate: {cond} ({len(items)} songs)")
+        lg = song_logits(model, items, device, max_segments, transform=transform, num_workers=num_workers, progress=progress)
+        p = np.array([cfg.calibration(v) if np.isfinite(v) else np.nan for v in lg])
+        p_by_cond[cond] = p
+        per_condition[cond] = binary_metrics(labels, p, t, band)
+
+    base = per_condition.get("original") or next(iter(per_condition.values()))
+    p0 = p_by_cond.get("original", next(iter(p_by_cond.values())))
+
+    # per generator: AI songs of one generator against all human songs
+    human_mask = labels == 0
+    gen_rows = []
+    for gen in sorted({it.generator for it in items if it.label == 1}):
+        m = np.array([it.label == 1 and it.generator == gen for it in items])
+        r = binary_metrics(labels[m | human_mask], p0[m | human_mask], t)
+        gen_rows.append({"generator": gen, "n": int(m.sum()), "auc_vs_all_human": r["auc"], "detection_rate": r["tpr_ai"], "mean_p_ai": float(np.nanmean(p0[m]))})
+    # per source: detection (AI) or false-positive (human) rate
+    src_rows = []
+    for src in sorted({it.source for it in items}):
+        m = np.array([it.source == src for it in items])
+        lab = labels[m]
+        ps = p0[m]
+        is_ai = bool(lab.mean() > 0.5)
+        rate = float(np.nanmean(ps >= t)) if np.isfinite(ps).any() else float("nan")
+        src_rows.append({"source": src, "label": "ai" if is_ai else "human", "n": int(m.sum()), "flagged_ai": rate, "mean_p_ai": float(np.nanmean(ps))})
+    rob_rows = []
+    for cond, r in per_condition.items():
+        rob_rows.append(
+            {
+                "condition": cond,
+                "auc": r["auc"],
+                "delta_auc": r["auc"] - base["auc"],
+                "fpr_human": r["fpr_human"],
+                "delta_fpr": r["fpr_human"] - base["fpr_human"],
+                "tpr_ai": r["tpr_ai"],
+                "failed": r["n_failed"],
+            }
+        )
+
+    plots = _plots(out, labels, p0, t, ", ".join(Path(d).name for d in data))
+    metrics = {
+        "model": str(model_dir),
+        "model_version": f"{cfg.name}@{cfg.version}",
+        "trained": cfg.trained,
+        "data": list(data),
+        "threshold": t,
+        "uncertain_band": list(band),
+        "max_segments": max_segments,
+        "overall": base,
+        "per_generator": gen_rows,
+        "per_source": src_rows,
+        "robustness": rob_rows,
+        "plots": plots,
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    with (out / "scores.csv").open("w") as fh:
+        fh.write("path,label,generator,source," + ",".join(f"p_ai_{c}" for c in conditions) + "\n")
+        for i, it in enumerate(items):
+            fh.write(",".join([f'"{it.path}"', str(it.label), it.generator, it.source] + [_fmt(float(p_by_cond[c][i])) for c in conditions]) + "\n")
+    report = [
+        f"# Evaluation of {metrics['model_version']}",
+        "",
+        f"Data: {', '.join(data)}. Threshold {t:.4f}, uncertain band [{band[0]:.4f}, {band[1]:.4f}). "
+        f"Segments per song: {max_segments or 'all'}.",
+        "",
+        "## Overall",
+        "",
+        _table([base], ["n", "n_ai", "n_human", "auc", "eer", "fpr_human", "tpr_ai", "ece", "uncertain_share", "n_failed"]),
+        "",
+        "## Per generator (its AI songs against all human songs)",
+        "",
+        _table(gen_rows, ["generator", "n", "auc_vs_all_human", "detection_rate", "mean_p_ai"]),
+        "",
+        "## Per source",
+        "",
+        _table(src_rows, ["source", "label", "n", "flagged_ai", "mean_p_ai"]),
+        "",
+        "## Robustness",
+        "",
+        _table(rob_rows, ["condition", "auc", "delta_auc", "fpr_human", "delta_fpr", "tpr_ai", "failed"]),
+        "",
+    ]
+    (out / "report.md").write_text("\n".join(report))
+    log("\n".join(report))
+    return metrics
+
+
+def calibrate_on_human(
+    model_dir: str | os.PathLike[str],
+    human: Sequence[str],
+    out_dir: str | os.PathLike[str],
+    target_fpr: float = 0.01,
+    uncertain_fpr: float = 0.05,
+    recursive: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Re-set a model's threshold on the user's own human tracks and write a new model directory.
+
+    Scores every audio file under ``human`` with the model, sets the threshold so
+    that at most ``target_fpr`` of them are flagged, and the uncertain band's lower
+    edge for ``uncertain_fpr`` (:func:`aiaudio.train.threshold_for_fpr`). The weights
+    and calibration are copied unchanged; only the threshold and band change.
+
+    Returns
+    -------
+    dict
+        What was done: counts, old and new threshold, FPR before and after.
+    """
+    import shutil
+    import warnings
+
+    from .cli import collect_inputs
+    from .detector import load_detector
+    from .errors import AudioLoadError
+    from .model import load_config
+    from .train import threshold_for_fpr
+
+    det = load_detector(model_dir)
+    files = collect_inputs(list(human), recursive=recursive)
+    ps, failed = [], []
+    for f in files:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ps.append(det.score(f).p_ai)
+        except AudioLoadError as e:
+            failed.append(str(e))
+    if not ps:
+        raise ValueError("no human track could be scored in " + ", ".join(human))
+    p = np.asarray(ps)
+    low, t, high = threshold_for_fpr(p, target_fpr, uncertain_fpr)
+    out = Path(out_dir)
+    src = Path(model_dir)
+    if out.resolve() != src.resolve():
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("model.safetensors", "MODEL_CARD.md"):
+            if (src / name).is_file():
+                shutil.copy2(src / name, out / name)
+    cfg = load_config(src)
+    old_t = cfg.threshold
+    cfg.threshold, cfg.uncertain_low, cfg.uncertain_high = t, low, high
+    cfg.info = dict(cfg.info)
+    cfg.info["recalibrated"] = {
+        "human_tracks": len(ps),
+        "failed": len(failed),
+        "target_fpr": target_fpr,
+        "previous_threshold": old_t,
+        "from": [str(h) for h in human],
+    }
+    tmp = out / "config.json.tmp"
+    tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    tmp.replace(out / "config.json")
+    result = {
+        "human_tracks": len(ps),
+        "failed": len(failed),
+        "old_threshold": old_t,
+        "new_threshold": t,
+        "uncertain_band": [low, high],
+        "fpr_before": float((p >= old_t).mean()),
+        "fpr_after": float((p >= t).mean()),
+    }
+    if len(ps) < 1 / max(target_fpr, 1e-9):
+        log(f"note: {len(ps)} tracks cannot resolve a {target_fpr:.1%} false-positive rate; the threshold sits at the top of their scores")
+    log(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,158 @@
+"""Training, calibration, evaluation and recalibration, end to end on tiny made-up data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import signal
+
+import aiaudio
+from aiaudio.audio import write_audio
+from aiaudio.evaluate import binary_metrics, calibrate_on_human, equal_error_rate, evaluate, expected_calibration_error
+from aiaudio.model import load_config
+from aiaudio.train import TrainConfig, fit_platt, threshold_for_fpr, train
+
+# ------------------------------------------------------------------ known answers
+
+
+def test_threshold_for_fpr_flags_at_most_the_target_share() -> None:
+    p = np.linspace(0.0, 0.99, 100)  # 100 human songs
+    low, t, high = threshold_for_fpr(p, target_fpr=0.01, uncertain_fpr=0.05)
+    assert (p >= t).mean() <= 0.01
+    assert (p >= low).mean() <= 0.05
+    assert (p >= np.nextafter(p[-2], 0)).mean() > 0.01  # not needlessly high: one more step flags 2%
+    assert low <= t == high
+    # with 10 songs a 1% rate cannot be resolved: the threshold sits just above the top score
+    _, t10, _ = threshold_for_fpr(np.arange(10) / 10, 0.01)
+    assert t10 > 0.9 and (np.arange(10) / 10 >= t10).sum() == 0
+
+
+def test_fit_platt_recovers_known_parameters() -> None:
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, 20000)
+    p = 1 / (1 + np.exp(-(1.5 * z - 0.7)))
+    y = rng.random(z.size) < p
+    cal = fit_platt(z, y)
+    assert cal.a == pytest.approx(1.5, abs=0.08)
+    assert cal.b == pytest.approx(-0.7, abs=0.08)
+    assert fit_platt(z, np.ones_like(y)) == aiaudio.model.Calibration(1.0, 0.0)
+
+
+def test_ece_and_eer_known_answers() -> None:
+    labels = np.array([0, 0, 1, 1])
+    assert expected_calibration_error(labels, np.array([0.0, 0.0, 1.0, 1.0])) == 0.0
+    # all predictions 0.75, half are AI: |0.5 - 0.75| = 0.25
+    assert expected_calibration_error(labels, np.full(4, 0.75)) == pytest.approx(0.25)
+    assert equal_error_rate(labels, np.array([0.1, 0.2, 0.8, 0.9])) == 0.0
+    assert equal_error_rate(np.array([0, 1, 0, 1]), np.array([0.1, 0.2, 0.3, 0.4])) == pytest.approx(0.5)
+    m = binary_metrics(np.array([0, 0, 1, 1, 1]), np.array([0.2, 0.6, 0.7, 0.4, np.nan]), threshold=0.5)
+    assert m["n"] == 4 and m["n_failed"] == 1
+    assert m["fpr_human"] == 0.5 and m["tpr_ai"] == 0.5 and m["auc"] == 0.75
+
+
+# ------------------------------------------------------------------ end to end
+
+
+def _tiny_dataset(root: Path, n: int = 6) -> None:
+    """Human: low-passed noise. AI: the same noise through a zero-insertion x4 upsampler (spectral images)."""
+    rng = np.random.default_rng(0)
+    sr = 16000
+    b, a = signal.butter(4, 0.3)
+    for i in range(n):
+        x = rng.standard_normal(sr * 3)
+        human = signal.lfilter(b, a, x)
+        up = np.zeros(x.size)
+        up[::4] = x[: x.size // 4]
+        ai = signal.lfilter(np.hanning(9), 1, up)
+        for kind, y in (("human/synth", human), ("ai/upsampler", ai)):
+            (root / kind).mkdir(parents=True, exist_ok=True)
+            write_audio(root / kind / f"{i:02d}.flac", (0.3 * y / np.abs(y).max()).astype(np.float32), sr)
+
+
+SMALL = dict(
+    frontend={"sample_rate": 8000, "n_fft": 256, "hop_length": 128, "fmax_hz": 4000.0, "segment_s": 2.0, "segment_hop_s": 2.0, "min_duration_s": 1.0},
+    arch={"channels": [4, 8], "hidden": 8, "dropout": 0.0},
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    _tiny_dataset(root / "data")
+    cfg = TrainConfig(
+        data=[str(root / "data")],
+        out=str(root / "model"),
+        epochs=1,
+        batch_size=8,
+        lr=3e-3,
+        segments_per_item=2,
+        num_workers=0,
+        augment={"p_codec": 0.0},
+        val_frac=0.34,
+        test_frac=0.0,
+        **SMALL,
+    )
+    train(cfg, progress=False, log=lambda s: None)
+    # resume: asking for 3 epochs continues after epoch 1 instead of starting over
+    cfg.epochs = 3
+    logs: list[str] = []
+    train(cfg, progress=False, log=logs.append)
+    assert any("resuming after epoch 1" in line for line in logs)
+    assert sum(line.startswith("epoch ") for line in logs) == 2
+    return root / "data", root / "model"
+
+
+def test_training_writes_a_complete_calibrated_model(trained) -> None:
+    data, model = trained
+    for name in ("config.json", "model.safetensors", "training.json", "splits/train.csv", "splits/val.csv", "checkpoints/last.pt"):
+        assert (model / name).is_file(), name
+    cfg = load_config(model)
+    assert cfg.trained
+    assert 0 <= cfg.uncertain_low <= cfg.threshold <= cfg.uncertain_high <= 1
+    assert [h["epoch"] for h in cfg.info["history"]] == [1, 2, 3]
+    # splits are by group: no file name (group) in two splits
+    import csv
+
+    groups = {}
+    for split in ("train", "val", "test"):
+        rows = list(csv.DictReader((model / "splits" / f"{split}.csv").open()))
+        groups[split] = {r["group"] for r in rows}
+    assert not (groups["train"] & groups["val"]) and not (groups["train"] & groups["test"])
+    # the trained model scores like any other through the public API, without the untrained warning
+    det = aiaudio.load_detector(model)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", aiaudio.UntrainedModelWarning)
+        s = det.score(next((data / "ai" / "upsampler").iterdir()))
+    assert "untrained_model" not in s.flags
+
+
+def test_tiny_model_learns_the_upsampler_images(trained, tmp_path: Path) -> None:
+    data, model = trained
+    m = evaluate(model, [str(data)], tmp_path / "eval", conditions=["original", "gain_-10db"], num_workers=0, progress=False, log=lambda s: None)
+    assert m["overall"]["auc"] >= 0.9
+    assert m["robustness"][1]["condition"] == "gain_-10db"
+    assert abs(m["robustness"][1]["delta_auc"]) < 0.05  # the front end ignores gain
+    for name in ("metrics.json", "report.md", "roc.png", "hist.png", "reliability.png", "scores.csv"):
+        assert (tmp_path / "eval" / name).stat().st_size > 100, name
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["per_generator"][0]["generator"] == "upsampler"
+
+
+def test_calibrate_on_human_sets_the_threshold(trained, tmp_path: Path) -> None:
+    data, model = trained
+    r = calibrate_on_human(model, [str(data / "human")], tmp_path / "cal", target_fpr=0.0, log=lambda s: None)
+    assert r["human_tracks"] == 6 and r["fpr_after"] == 0.0
+    cfg = load_config(tmp_path / "cal")
+    assert cfg.threshold == pytest.approx(r["new_threshold"])
+    assert cfg.info["recalibrated"]["human_tracks"] == 6
+    assert (tmp_path / "cal" / "model.safetensors").read_bytes() == (model / "model.safetensors").read_bytes()
+    det = aiaudio.load_detector(tmp_path / "cal")
+    ps = [det.score(f).p_ai for f in sorted((data / "human" / "synth").iterdir())]
+    assert max(ps) < cfg.threshold
+    assert math.isclose(max(ps), r["new_threshold"], rel_tol=1e-6) or max(ps) < r["new_threshold"]
