@@ -39,6 +39,10 @@ class FrontendConfig:
     min_duration_s : float
         Shortest input (s) the model scores; shorter clips are rejected, clips between
         this and ``segment_s`` are wrapped around to fill one segment.
+    time_pool : int
+        STFT frames whose power is averaged into one column before the log (Welch
+        averaging): stationary spectral peaks stand out more and the CNN sees a
+        smaller map. 1 keeps every frame.
     """
 
     sample_rate: int = 16000
@@ -49,6 +53,7 @@ class FrontendConfig:
     segment_s: float = 4.0
     segment_hop_s: float = 4.0
     min_duration_s: float = 2.0
+    time_pool: int = 1
 
     @property
     def segment_samples(self) -> int:
@@ -77,7 +82,8 @@ class FrontendConfig:
 
     @property
     def n_frames(self) -> int:
-        return 1 + (self.segment_samples - self.n_fft) // self.hop_length
+        """Columns of the spectrogram the CNN sees (after time pooling)."""
+        return (1 + (self.segment_samples - self.n_fft) // self.hop_length) // self.time_pool
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -99,6 +105,8 @@ class FrontendConfig:
             raise ValueError("segment_hop_s must be positive")
         if not 0 <= self.fmin_hz < self.fmax_hz:
             raise ValueError("need 0 <= fmin_hz < fmax_hz")
+        if self.time_pool < 1 or self.n_frames < 1:
+            raise ValueError("time_pool must be >= 1 and leave at least one column")
 
 
 def segment_starts(n_samples: int, cfg: FrontendConfig) -> list[int]:
@@ -212,6 +220,10 @@ class Frontend(nn.Module):
         )
         power = spec.real.square() + spec.imag.square()
         power = power[:, self._lo : self._hi, :]
+        tp = self.cfg.time_pool
+        if tp > 1:
+            n = (power.shape[-1] // tp) * tp
+            power = power[..., :n].reshape(power.shape[0], power.shape[1], n // tp, tp).mean(dim=-1)
         # floor 100 dB below the segment's peak bin, so the output does not depend on gain
         floor = power.amax(dim=(1, 2), keepdim=True) * 1e-10 + 1e-30
         db = 10.0 * torch.log10(power + floor)

@@ -157,20 +157,22 @@ class SpecCNN(nn.Module):
     neural upsamplers sit at fixed frequencies), and a two-layer head gives the logit.
     """
 
-    def __init__(self, arch: ArchConfig, n_bins: int):
+    def __init__(self, arch: ArchConfig, n_bins: int, n_frames: int):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 1
-        f = n_bins
+        f, t = n_bins, n_frames
         for c in arch.channels:
+            pool = (2, 2 if t >= 2 else 1)  # time is pooled while at least 2 columns remain
             layers += [
                 nn.Conv2d(c_in, c, kernel_size=3, padding=1, bias=False),
                 nn.BatchNorm2d(c),
                 nn.ReLU(inplace=True),
-                nn.MaxPool2d(2),
+                nn.MaxPool2d(pool),
             ]
             c_in = c
             f //= 2
+            t //= pool[1]
         if f < 1:
             raise ValueError(f"{len(arch.channels)} pooling blocks are too many for {n_bins} frequency bins")
         self.features = nn.Sequential(*layers)
@@ -198,7 +200,7 @@ class AIMusicNet(nn.Module):
         super().__init__()
         self.config = config
         self.frontend = Frontend(config.frontend)
-        self.cnn = SpecCNN(config.arch, config.frontend.n_bins)
+        self.cnn = SpecCNN(config.arch, config.frontend.n_bins, config.frontend.n_frames)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.cnn(self.frontend(x))
