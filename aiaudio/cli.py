@@ -205,9 +205,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     fmt = _format_for(args.output, args.format)
     columns = list(SCORE_COLUMNS)
     if args.cues:
-        from .cues import CUE_INFO
+        from .cues import CUE_NAMES
 
-        columns += [f"cue_{k}" for k in CUE_INFO]
+        columns += [f"cue_{k}" for k in CUE_NAMES]
     try:
         fh = _open_output(args.output)
     except OSError as e:
@@ -230,13 +230,13 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_cues(args: argparse.Namespace) -> int:
     from .audio import load_audio
-    from .cues import CUE_INFO, extract_cues
+    from .cues import CUE_NAMES, extract_cues
 
     files = _inputs_or_none(args, "cues")
     if files is None:
         return 2
     fmt = _format_for(args.output, args.format)
-    columns = ["path", *CUE_INFO, "error"]
+    columns = ["path", *CUE_NAMES, "error"]
     try:
         fh = _open_output(args.output)
     except OSError as e:

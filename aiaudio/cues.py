@@ -32,7 +32,7 @@ Conventions
 * Loudness uses the K-weighting filters of :mod:`pyloudnorm` (its BS.1770-4 filter
   design) and a vectorised implementation of the BS.1770-4 gating and of the EBU
   Tech 3342 loudness-range statistic (the loops in pyloudnorm cost about 1.3 s on a
-  3-minute track; this costs a few tens of milliseconds and agrees with
+  3-minute track; this costs about 0.15 s, mostly the filtering, and agrees with
   ``pyloudnorm.Meter.integrated_loudness`` to within 0.01 LU, see the tests).
 * Cues describe; they do not decide. Loudness, cut-off and high-band energy also
   describe human mastering and lossy encoding (see ``docs/cues.md``).
@@ -107,6 +107,7 @@ SHIMMER_EXCERPTS = 3
 SHIMMER_EXCERPT_S = 4.0
 
 _EPS = 1e-20
+_MAX_KEPT_FRAMES = 1024  # per-frame spectra kept by long_term_spectrum (memory bound)
 
 
 # --------------------------------------------------------------------------- input
@@ -498,7 +499,7 @@ def _crest(y: np.ndarray) -> float:
 
 
 def clipped_sample_pct(y: np.ndarray) -> float:
-    """Share of samples that are clipped, in percent.
+    """Share of samples that sit on a clipping ceiling, in percent.
 
     Parameters
     ----------
@@ -508,15 +509,18 @@ def clipped_sample_pct(y: np.ndarray) -> float:
     Returns
     -------
     float
-        Percentage (0-100) of samples, over all channels, that lie in a run of at
-        least 3 consecutive samples of exactly the same value whose magnitude is
-        within 0.2 dB of that channel's sample peak (a flat top at the ceiling).
-        Channels with a peak below 1e-4 count as unclipped.
+        Percentage (0-100) of samples, over all channels, whose magnitude is within
+        0.001 dB of that channel's sample peak, counted only in channels where at
+        least 3 samples reach it (a peak reached once or twice is just the peak; a
+        ceiling reached again and again is clipping or brick-wall limiting). Hard
+        clipping of Gaussian noise at 2 sigma reads 4.55 %; a square wave reads 100 %.
+        Channels whose peak is below 1e-4 count as unclipped.
 
     Notes
     -----
-    Lossy decoding smears flat tops, so clipping that happened before MP3/AAC
-    encoding is mostly invisible here.
+    Lossy coding smears flat tops (the decoder overshoots), so clipping that happened
+    before MP3/AAC encoding is mostly invisible here; so is limiting to a true-peak
+    ceiling that leaves sample values below it.
     """
     y = _as_2d(y)
     return _clipped(y)
@@ -525,26 +529,13 @@ def clipped_sample_pct(y: np.ndarray) -> float:
 def _clipped(y: np.ndarray) -> float:
     total = 0
     for c in range(y.shape[0]):
-        x = y[c]
-        ax = np.abs(x)
+        ax = np.abs(y[c])
         peak = float(ax.max())
-        if peak < 1e-4 or x.shape[0] < 3:
+        if peak < 1e-4:
             continue
-        idx = np.flatnonzero(ax >= peak * 10 ** (-0.2 / 20))
-        if idx.size < 3:
-            continue
-        v = x[idx]
-        n = x.shape[0]
-        prev_eq = (idx > 0) & (x[np.maximum(idx - 1, 0)] == v)
-        next_eq = (idx < n - 1) & (x[np.minimum(idx + 1, n - 1)] == v)
-        # in a run of >= 3: equal to both neighbours, or the first/last of such a middle
-        mid = prev_eq & next_eq
-        mid_pos = idx[mid]
-        in_run = mid.copy()
-        if mid_pos.size:
-            ends = np.union1d(mid_pos - 1, mid_pos + 1)
-            in_run |= np.isin(idx, ends)
-        total += int(in_run.sum())
+        cnt = int(np.count_nonzero(ax >= peak * (1.0 - 1.2e-4)))
+        if cnt >= 3:
+            total += cnt
     return float(100.0 * total / y.size)
 
 
@@ -562,7 +553,8 @@ class LongTermSpectrum:
     power : np.ndarray
         Mean power per bin over frames and channels (Hann window, arbitrary scale).
     frame_power : np.ndarray
-        Per-frame power averaged over channels, shape ``(frames, bins)``, float32.
+        Per-frame power averaged over channels, shape ``(frames, bins)``, float32; for
+        long signals only 1024 evenly spaced frames are kept (``power`` uses all).
     sr : float
         Sample rate, Hz.
     n_fft : int
@@ -623,19 +615,25 @@ def long_term_spectrum(y: np.ndarray, sr: float, n_fft: int | None = None) -> Lo
     hop = n_fft if (n // n_fft) >= 64 else n_fft // 2
     n_frames = 1 + (n - n_fft) // hop
     win = scipy.signal.get_window("hann", n_fft).astype(np.float32)
-    frame_power = np.zeros((n_frames, n_fft // 2 + 1), dtype=np.float32)
+    # every frame enters the average; at most MAX_KEPT_FRAMES evenly spaced ones are kept
+    keep_every = -(-n_frames // _MAX_KEPT_FRAMES)
+    kept = np.arange(0, n_frames, keep_every)
+    frame_power = np.zeros((len(kept), n_fft // 2 + 1), dtype=np.float32)
+    total = np.zeros(n_fft // 2 + 1, dtype=np.float64)
+    chunk = 256 - (256 % keep_every) if keep_every <= 256 else keep_every
     for c in range(y.shape[0]):
         x = np.ascontiguousarray(y[c], dtype=np.float32)
         if hop == n_fft:
             frames = x[: n_frames * n_fft].reshape(n_frames, n_fft)
         else:
             frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n_frames]
-        # chunk the FFT to bound memory on long inputs
-        for i in range(0, n_frames, 256):
-            X = scipy.fft.rfft(frames[i : i + 256] * win, axis=-1, workers=1)
-            frame_power[i : i + 256] += X.real**2 + X.imag**2
+        for i in range(0, n_frames, chunk):  # chunked FFT: memory stays bounded
+            X = scipy.fft.rfft(frames[i : i + chunk] * win, axis=-1, workers=1)
+            pw = X.real**2 + X.imag**2
+            total += pw.sum(axis=0, dtype=np.float64)
+            frame_power[i // keep_every : i // keep_every + len(pw[::keep_every])] += pw[::keep_every]
     frame_power /= y.shape[0]
-    power = frame_power.mean(axis=0, dtype=np.float64)
+    power = total / (n_frames * y.shape[0])
     freqs = np.arange(n_fft // 2 + 1) * (sr / n_fft)
     return LongTermSpectrum(freqs, power, frame_power, sr, n_fft)
 
@@ -646,7 +644,7 @@ def _spectrum_db(power: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(power + floor)
 
 
-def _cutoff_from_ltas(spec: LongTermSpectrum, min_depth_db: float = 20.0) -> float:
+def _cutoff_from_ltas(spec: LongTermSpectrum, min_depth_db: float = 20.0, min_local_db: float = 15.0) -> float:
     freqs, power = spec.freqs, spec.power
     nyq = spec.sr / 2.0
     if power.max() <= 0:
@@ -662,16 +660,19 @@ def _cutoff_from_ltas(spec: LongTermSpectrum, min_depth_db: float = 20.0) -> flo
     bw = fc[1] - fc[0]
     ref_w = max(2, int(round(1000.0 / bw)))  # reference window: 1 kHz below f
     gap = max(1, int(round(100.0 / bw)))
-    # p95 of everything above each candidate: suffix percentiles on the coarse grid
+    loc_w = max(2, int(round(500.0 / bw)))  # local windows: 100-600 Hz each side
     depth = np.full(nb, -np.inf)
-    lo_i = max(ref_w + gap, int(np.searchsorted(fc, 1000.0)))
+    local = np.full(nb, -np.inf)
+    lo_i = max(ref_w + gap, int(np.searchsorted(fc, 2000.0)))  # codec/resampler cliffs lie above 2 kHz
     for i in range(lo_i, nb - 3):
         above = sc[i + gap :]
         if above.size < 3:
             break
-        ref = np.median(sc[i - gap - ref_w : i - gap])
-        depth[i] = ref - np.percentile(above, 95)
-    ok = depth >= min_depth_db
+        # depth: level over the 1 kHz below vs the 95th percentile of everything above
+        depth[i] = np.median(sc[i - gap - ref_w : i - gap]) - np.percentile(above, 95)
+        # sharpness: level over 100-600 Hz below vs 100-600 Hz above
+        local[i] = np.median(sc[i - gap - loc_w : i - gap]) - np.median(above[:loc_w])
+    ok = (depth >= min_depth_db) & (local >= min_local_db)
     if not ok.any():
         return float(nyq)
     # the run of candidate positions with the deepest cliff
@@ -680,21 +681,23 @@ def _cutoff_from_ltas(spec: LongTermSpectrum, min_depth_db: float = 20.0) -> flo
     starts = np.concatenate([[idx[0]], idx[breaks + 1]])
     ends = np.concatenate([idx[breaks], [idx[-1]]])
     best = max(range(len(starts)), key=lambda k: depth[starts[k] : ends[k] + 1].max())
+    seg = slice(starts[best], ends[best] + 1)
+    j = starts[best] + int(np.argmax(depth[seg]))
+    ref = float(np.median(sc[j - gap - ref_w : j - gap]))
+    mid = ref - min(10.0, depth[j] / 2.0)  # 10 dB below the level under the cliff
     f_a = fc[starts[best]] - 1000.0
     f_b = fc[ends[best]] + 500.0
-    # refine: steepest descent of the finely smoothed spectrum inside [f_a, f_b]
+    # refine: the highest frequency in [f_a, f_b] where the finely smoothed spectrum is
+    # still above that level
     s = _spectrum_db(power)
     sm_w = max(3, int(round(60.0 / spec.df)))
     s = scipy.ndimage.uniform_filter1d(s, sm_w, mode="nearest")
-    d = max(1, int(round(60.0 / spec.df)))
-    slope = np.full_like(s, np.inf)
-    slope[d:-d] = s[2 * d :] - s[: -2 * d]
-    a = max(d, int(np.searchsorted(freqs, f_a)))
-    b = min(len(s) - d, int(np.searchsorted(freqs, f_b)) + 1)
-    if b <= a:
-        return float(fc[starts[best]])
-    k = a + int(np.argmin(slope[a:b]))
-    return float(min(freqs[k], nyq))
+    a = int(np.searchsorted(freqs, f_a))
+    b = int(np.searchsorted(freqs, f_b)) + 1
+    above_mid = np.flatnonzero(s[a:b] >= mid)
+    if above_mid.size == 0:
+        return float(fc[j])
+    return float(min(freqs[a + above_mid[-1]], nyq))
 
 
 def cutoff_frequency(y: np.ndarray, sr: float, *, spectrum: LongTermSpectrum | None = None) -> float:
@@ -718,10 +721,14 @@ def cutoff_frequency(y: np.ndarray, sr: float, *, spectrum: LongTermSpectrum | N
     -----
     On a coarse long-term spectrum (bands of ``sr / 800``), a cliff at ``f`` means
     the median level over the 1 kHz below ``f`` exceeds the 95th percentile of the
-    level over everything above ``f`` by at least 20 dB. Among the runs of such
-    ``f`` (above 1 kHz), the deepest is kept, and the cut-off is the point of steepest
-    descent of the finely smoothed spectrum (60 Hz) within that run (from 1 kHz below
-    to 500 Hz above it). Low-pass filters of codecs and resamplers (MP3 at 16-19 kHz,
+    level over everything above ``f`` by at least 20 dB (nothing above comes back),
+    and the median level 100-600 Hz below ``f`` exceeds the median level 100-600 Hz
+    above it by at least 15 dB (the fall is sharp). Among the runs of such
+    ``f`` (above 2 kHz: the low-pass filters of codecs and resamplers lie there, the
+    natural roll-off of a bass-heavy mix may not), the deepest is kept; the cut-off is the highest frequency,
+    from 1 kHz below that run to 500 Hz above it, where the spectrum smoothed over
+    60 Hz is still within 10 dB of the level below the cliff (the -10 dB point of the
+    low-pass; stop-band notches and ripple do not move it). Low-pass filters of codecs and resamplers (MP3 at 16-19 kHz,
     8 kHz for 16 kHz audio resampled up) show as cliffs; the gentle roll-off of music
     does not.
     """
@@ -754,7 +761,7 @@ def hf_energy_ratio_db(y: np.ndarray, sr: float, *, spectrum: LongTermSpectrum |
     p = spectrum.power[1:]
     tot = float(p.sum())
     hi = float(p[spectrum.freqs[1:] >= HF_EDGE_HZ].sum())
-    if tot <= 0:
+    if tot <= 0 or spectrum.sr / 2.0 <= HF_EDGE_HZ:
         return HF_FLOOR_DB
     return _db(hi / tot, HF_FLOOR_DB)
 
@@ -904,11 +911,12 @@ def upsampler_peaks(
        mean over 300 Hz; residual ``R = S - envelope``.
     3. In the band, ``R`` is centred on its median and divided by its robust spread
        (1.4826 * MAD), then a running maximum over 5 bins absorbs the bin-grid offset.
-    4. Comb: for periods ``P`` from ``min_period_hz`` to a third of the band width (a
-       grid fine enough that the highest tooth is off by at most half a bin), the score
-       is ``(mean at k*P - mean at (k+1/2)*P) / (spread * sqrt(2 / n_teeth))`` over the
-       teeth in the band. ``periodicity`` is the highest score, ``period_hz`` its
-       period. Sub-multiples and multiples of the true period score lower by design.
+    4. Comb: for periods ``P`` from ``min_period_hz`` to a third of the band width, on
+       a geometric grid whose step moves the highest tooth by at most one bin, the
+       score is ``(mean at k*P - mean at (k+1/2)*P) / sqrt(2 / n_teeth)`` over the teeth
+       in the band, on the max-filtered residual standardised to zero mean and unit
+       variance. ``periodicity`` is the highest score, ``period_hz`` its period.
+       Sub-multiples and multiples of the true period score lower by design.
     5. Peaks: local maxima of ``R`` at least 6 robust spreads and 1.5 dB above the
        median; ``strength_db`` averages the heights above the median of the 5 highest.
 
@@ -966,13 +974,12 @@ def upsampler_peaks(
         p = p_min
         while p <= p_max:
             periods.append(p)
-            p += max(0.5 * df * p / f_hi, 1e-3)
+            p += max(df * p / f_hi, 1e-3)  # highest tooth moves by <= 1 bin per step
         periods_a = np.asarray(periods)
-        k_max = int(math.floor(f_hi / p_min)) + 1
-        ks = np.arange(1, k_max + 1)
         zs = np.empty(len(periods_a))
         for i0 in range(0, len(periods_a), 64):
             P = periods_a[i0 : i0 + 64, None]
+            ks = np.arange(1, int(math.floor(f_hi / float(P[0, 0]))) + 2)
             on_f = ks[None, :] * P
             off_f = (ks[None, :] + 0.5) * P
             on_ok = (on_f >= f_lo) & (on_f <= f_hi)
@@ -1074,16 +1081,17 @@ def shimmer(
     3. A *partial point* is a (bin, frame) in the band that is a local maximum of the
        magnitude over frequency, harmonic-dominated (harmonic >= 2 x percussive), and
        no more than 40 dB below the loudest bin of that frame's band and 70 dB below
-       the loudest bin of the excerpt.
+       the loudest bin (any frequency) of the excerpt.
     4. **shimmer_db**: for each partial point that is followed by a partial point at
        the same bin +-1 in the next frame, the absolute level change
        ``|20*log10(max(|X[k-1..k+1, t+1]|)) - 20*log10(|X[k, t]|)|`` (capped at
        20 dB); the cue is the mean over those pairs, in dB.
     5. **phase_incoherence**: for each partial point whose bin is also a partial point
-       in the previous and next frames, the phase acceleration
-       ``princarg(phi[k, t+1] - 2 phi[k, t] + phi[k, t-1])`` of the STFT; the cue is
-       ``mean(|.|) / pi``. A steady sinusoid gives 0 (its phase advances by the same
-       amount every hop), random phases give 0.5. Vibrato and glides raise it too.
+       4 frames (one frame length, 46 ms, so the frames do not overlap) before and
+       after, the phase acceleration ``princarg(phi[k, t+4] - 2 phi[k, t] + phi[k, t-4])``
+       of the STFT; the cue is ``mean(|.|) / pi``. A steady sinusoid gives 0 (its phase
+       advances by the same amount every 46 ms), random phases give 0.5. Vibrato and
+       glides raise it too.
 
     Signals with no partial points (silence, noise, audio with no content above
     2 kHz such as 4 kHz-band telephone audio) read 0.0 for both.
@@ -1114,11 +1122,12 @@ def shimmer(
         if ex.shape[0] < n_fft + 2 * hop:
             ex = np.pad(ex, (0, n_fft + 2 * hop - ex.shape[0]))
         frames = np.lib.stride_tricks.sliding_window_view(ex, n_fft)[::hop]
-        X = scipy.fft.rfft(frames * win, axis=-1, workers=1)[:, r_lo:r_hi].T  # (bins, frames)
-        mag = np.abs(X)
-        gmax = float(mag.max())
-        if gmax <= 1e-9:
+        X = scipy.fft.rfft(frames * win, axis=-1, workers=1)
+        gmax = float(np.sqrt((X.real**2 + X.imag**2).max()))  # loudest bin of the excerpt
+        if gmax <= 1e-6:  # below about -130 dBFS: silence
             continue
+        X = X[:, r_lo:r_hi].T  # (bins, frames) in the band and its margin
+        mag = np.abs(X)
         H = scipy.ndimage.median_filter(mag, size=(1, 17), mode="reflect")
         P = scipy.ndimage.median_filter(mag, size=(17, 1), mode="reflect")
         b0, b1 = k_lo - r_lo, k_hi - r_lo + 1
@@ -1144,11 +1153,15 @@ def shimmer(
             d = np.minimum(np.abs(lmax_next - ldb[:, :-1])[pair], 20.0)
             sh_sum += float(d.sum())
             sh_n += int(d.size)
-        # phase incoherence: same bin a partial at t-1, t, t+1
-        trip = partial[:, 1:-1] & partial[:, :-2] & partial[:, 2:]
+        # phase incoherence: same bin a partial at t-q, t, t+q, frames q hops apart not
+        # overlapping (overlapping frames share samples, which smooths their phases)
+        q = n_fft // hop
+        if partial.shape[1] <= 2 * q:
+            continue
+        trip = partial[:, q:-q] & partial[:, : -2 * q] & partial[:, 2 * q :]
         if trip.any():
             ph = np.angle(X[b0:b1])
-            acc = ph[:, 2:] - 2.0 * ph[:, 1:-1] + ph[:, :-2]
+            acc = ph[:, 2 * q :] - 2.0 * ph[:, q:-q] + ph[:, : -2 * q]
             acc = np.angle(np.exp(1j * acc[trip]))
             ph_sum += float(np.abs(acc).sum() / math.pi)
             ph_n += int(acc.size)
@@ -1274,67 +1287,67 @@ CUE_INFO: dict[str, CueInfo] = {
     "integrated_loudness_lufs": CueInfo(
         "LUFS", "dynamics",
         "Integrated loudness, ITU-R BS.1770-4 (K-weighting from pyloudnorm, gated); -70 for silence.",
-        "Mostly a mastering choice; says little about origin on its own.",
+        "Mastering choice. AI files were louder on the dev share (AUC 0.66) but not on content-matched pairs (0.40).",
     ),
     "loudness_range_lu": CueInfo(
         "LU", "dynamics",
         "Loudness range, EBU Tech 3342: 95th minus 10th percentile of gated short-term loudness; 0 under 3 s.",
-        "Low for heavily compressed audio, human or AI; falls with clip length.",
+        "Low for heavily compressed audio, human or AI; no separation on the dev share (AUC 0.53); falls with clip length.",
     ),
     "true_peak_dbtp": CueInfo(
         "dBTP", "dynamics",
         "True peak, 4x oversampled (soxr), over all channels; -120 for silence.",
-        "Mastering choice; near 0 dBTP for loud masters.",
+        "Mastering choice; near 0 dBTP for loud masters, human or AI.",
     ),
     "peak_to_loudness_db": CueInfo(
         "dB", "dynamics",
         "Peak-to-loudness ratio: true peak (dBTP) minus integrated loudness (LUFS); 0 for silence.",
-        "Low (< 8 dB) for heavily limited audio, human or AI.",
+        "Low (< 8 dB) for heavily limited audio, human or AI; weak on the dev share (AUC 0.44).",
     ),
     "crest_factor_db": CueInfo(
         "dB", "dynamics",
         "Sample peak over RMS, all channels together; 0 for silence.",
-        "Low for compressed/limited audio; lossy codecs raise it slightly.",
+        "Low for compressed/limited audio, human or AI; weak on the dev share (AUC 0.42).",
     ),
     "short_term_loudness_std_lu": CueInfo(
         "LU", "dynamics",
         "Standard deviation of the gated short-term loudness (3 s windows, 10 Hz); 0 under 3 s.",
-        "Low for compressed audio; falls with clip length.",
+        "Low for compressed audio; no separation on the dev share (AUC 0.52); falls with clip length.",
     ),
     "momentary_loudness_std_lu": CueInfo(
         "LU", "dynamics",
         "Standard deviation of the gated momentary loudness (400 ms windows, 10 Hz).",
-        "Low for compressed, dense audio.",
+        "Low for dense, compressed audio; slightly lower for AI on the dev share (AUC 0.41).",
     ),
     "clipped_sample_pct": CueInfo(
         "%", "dynamics",
         "Share of samples in flat runs (>= 3 equal samples) within 0.2 dB of the channel peak.",
-        "High for clipped masters; lossy decoding hides it.",
+        "High for clipped masters; lossy decoding hides it; no separation on the dev share.",
     ),
     "cutoff_hz": CueInfo(
         "Hz", "spectrum",
-        "Effective cut-off: steepest point of the deepest cliff (>= 20 dB) of the long-term spectrum; sr/2 if none.",
-        "Low for band-limited audio: low sample rates and lossy codecs (MP3 128 kbps ~16 kHz); confounded.",
+        "Effective cut-off: -10 dB point of the deepest sharp cliff (>= 20 dB) of the long-term spectrum; sr/2 if none.",
+        "Low for band-limited audio: sample rate and lossy codec (MP3 128 kbps ~16-17 kHz). Confounded: no separation on content-matched pairs (AUC 0.45).",
     ),
     "hf_energy_ratio_db": CueInfo(
         "dB", "spectrum",
         "Energy above 8 kHz relative to the total, from the long-term spectrum; -120 if none.",
-        "Low for band-limited or dark audio; confounded by sample rate and codec.",
+        "Low for band-limited or dark audio; confounded by sample rate, codec and content.",
     ),
     "flatness_low_db": CueInfo(
         "dB", "spectrum",
         "Spectral flatness 50-500 Hz: median over ~0.37 s frames of geometric/arithmetic mean power.",
-        "Higher for noisy, less tonal bass.",
+        "Higher (noisier bass) for AI on the dev share (AUC 0.67), partly content.",
     ),
     "flatness_mid_db": CueInfo(
         "dB", "spectrum",
         "Spectral flatness 0.5-4 kHz (as flatness_low_db).",
-        "Higher for noise-like mids.",
+        "Higher (more noise-like mids) for AI on the dev share (AUC 0.70, 0.69 after MP3).",
     ),
     "flatness_high_db": CueInfo(
         "dB", "spectrum",
         "Spectral flatness 4-8 kHz (as flatness_low_db); 0 if the band is empty or above sr/2.",
-        "Higher for noise-like highs (decoder hiss); codecs change it.",
+        "Higher (noise-like 4-8 kHz) for AI on the dev share (0.65; 0.79 at 44.1/48 kHz); MP3 coding changes it (0.56).",
     ),
     "flatness_air_db": CueInfo(
         "dB", "spectrum",
@@ -1344,37 +1357,37 @@ CUE_INFO: dict[str, CueInfo] = {
     "upsampler_peak_db": CueInfo(
         "dB", "upsampler",
         "Mean height above the median of the 5 most prominent narrow peaks of the residual spectrum (upper band).",
-        "Higher with decoder upsampling images; tonal music and short clips raise it too.",
+        "Narrow peaks also come from tonal music: human instrumental tracks read higher (AUC 0.33); not an AI cue on its own.",
     ),
     "upsampler_periodicity_z": CueInfo(
         "z", "upsampler",
         "Comb score of evenly spaced peaks in the residual spectrum (z-score, ~2-4 without a comb).",
-        "Higher with transposed-convolution upsampling; codec filterbanks can add combs.",
+        "High for transposed-conv decoders (Encodec, Musika, LAC vs their source: AUC 0.71-1.0, survives MP3); chance for other generators.",
     ),
     "upsampler_period_hz": CueInfo(
         "Hz", "upsampler",
         "Spacing of the best comb of peaks (0 if the band is too narrow); a label more than a score.",
-        "Compare with known intermediate rates of decoders.",
+        "Compare with the intermediate rates of known decoders; not a score.",
     ),
     "shimmer_db": CueInfo(
         "dB", "shimmer",
         "Mean |frame-to-frame level change| of harmonic partials at 2-8 kHz (HPSS; 3 x 4 s excerpts at 22.05 kHz).",
-        "Higher for unstable (fluttering) high partials.",
+        "Higher for AI on the dev share (AUC 0.75, 0.75 after MP3, 0.78 at 44.1/48 kHz): the most robust cue here.",
     ),
     "phase_incoherence": CueInfo(
         "0-1", "shimmer",
-        "Mean |phase acceleration|/pi of those partials across three frames (0 steady, 0.5 random).",
-        "Higher for incoherent partials; vibrato raises it too.",
+        "Mean |phase acceleration|/pi of those partials over three non-overlapping frames 46 ms apart (0 steady, 0.5 random).",
+        "Higher for AI on the dev share (AUC 0.76, 0.77 after MP3), but near chance on content-matched pairs (0.55).",
     ),
     "stereo_correlation": CueInfo(
         "-1..1", "stereo",
         "Pearson correlation of L and R; 1 for mono.",
-        "Near 1 for mono or narrow mixes.",
+        "Near 1 for mono or narrow mixes; on the dev share it mostly tracks mono human test clips (confounded).",
     ),
     "side_mid_ratio_db": CueInfo(
         "dB", "stereo",
         "Side over mid energy, S=(L-R)/2, M=(L+R)/2; -60 for mono.",
-        "Low for mono or narrow mixes.",
+        "Low (-60) for mono; on the dev share it mostly tracks mono human test clips (confounded).",
     ),
 }
 
@@ -1417,7 +1430,7 @@ def extract_cues(
 
     Notes
     -----
-    Cost: about linear in length, ~1 s for a 3-minute stereo 44.1 kHz track on one
+    Cost: about linear in length, 0.5-0.9 s for a 3-minute stereo 44.1 kHz track on one
     core (see ``benchmarks/bench_cues.py``); the shimmer analysis reads a bounded
     12 s of the track whatever its length.
     """
@@ -1497,7 +1510,7 @@ def extract_cues(
 
 @lru_cache(maxsize=1)
 def human_ranges() -> dict[str, Any]:
-    """The reference percentiles of every cue over human music (``data/human_ranges.json``).
+    """The reference percentiles of every cue over human music (``assets/human_ranges.json``).
 
     Returns
     -------
@@ -1508,10 +1521,10 @@ def human_ranges() -> dict[str, Any]:
     from importlib import resources
 
     try:
-        text = resources.files("aiaudio").joinpath("data/human_ranges.json").read_text(encoding="utf-8")
+        text = resources.files("aiaudio").joinpath("assets").joinpath("human_ranges.json").read_text(encoding="utf-8")
     except (FileNotFoundError, OSError) as e:
         raise FileNotFoundError(
-            "aiaudio/data/human_ranges.json is missing; build it with scripts/build_human_ranges.py"
+            "aiaudio/assets/human_ranges.json is missing; build it with scripts/build_human_ranges.py"
         ) from e
     return json.loads(text)
 
@@ -1532,9 +1545,9 @@ def percentile_of(name: str, value: float) -> float:
         0-100: the share (in percent) of human reference tracks with a lower value,
         counting ties as half (mid-rank), interpolated linearly between the stored
         percentiles (0, 1, 5, 10, 25, 50, 75, 90, 95, 99, 100). Values outside the
-        human range read 0 or 100. NaN for a NaN value. For instance
-        ``percentile_of("crest_factor_db", 6.1) == 3.0`` reads "lower than 97 % of
-        human tracks".
+        human range read 0 or 100. NaN for a NaN value. A result of 3.0 for
+        ``percentile_of("crest_factor_db", 6.1)`` reads "crest factor 6.1 dB, lower
+        than 97 % of human tracks".
 
     Raises
     ------

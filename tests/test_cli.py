@@ -118,3 +118,27 @@ def test_console_entry_point_version_and_help() -> None:
     assert r.stdout.strip() == f"aiaudio {aiaudio.__version__}"
     r = subprocess.run([sys.executable, "-m", "aiaudio", "score", "--help"], capture_output=True, text=True, check=True)
     assert "--recursive" in r.stdout and "--format" in r.stdout and "path,p_ai,label" in r.stdout
+
+
+def test_cues_command(tmp_path: Path) -> None:
+    from aiaudio.cues import CUE_NAMES
+
+    write_audio(tmp_path / "a.flac", music_like(4.0, 44100, 2), 44100)
+    (tmp_path / "b.wav").write_text("not audio")
+    out = tmp_path / "cues.csv"
+    assert main(["cues", str(tmp_path), "-o", str(out)]) == 0
+    rows = {Path(r["path"]).name: r for r in csv.DictReader(out.open())}
+    assert list(next(iter(rows.values())).keys()) == ["path", *CUE_NAMES, "error"]
+    good = rows["a.flac"]
+    assert good["error"] == ""
+    assert all(np.isfinite(float(good[k])) for k in CUE_NAMES)
+    assert -40 < float(good["integrated_loudness_lufs"]) < 0
+    assert rows["b.wav"]["error"] and rows["b.wav"]["integrated_loudness_lufs"] == ""
+
+
+def test_score_with_cue_columns(tmp_path: Path) -> None:
+    write_audio(tmp_path / "a.wav", music_like(4.0, 22050, 2), 22050)
+    out = tmp_path / "s.csv"
+    assert main(["score", str(tmp_path / "a.wav"), "--cues", "-o", str(out)]) == 0
+    row = next(csv.DictReader(out.open()))
+    assert row["error"] == "" and float(row["cue_stereo_correlation"]) <= 1.0
