@@ -728,7 +728,7 @@ _AV_FORMATS = {
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 
 
-def encode_audio(y: np.ndarray, sr: int, fmt: str, bitrate: int | None = None) -> bytes:
+def encode_audio(y: np.ndarray, sr: int, fmt: str, bitrate: int | None = None, options: dict[str, str] | None = None) -> bytes:
     """Encode samples with a lossy codec in memory (FFmpeg through PyAV).
 
     Parameters
@@ -741,6 +741,8 @@ def encode_audio(y: np.ndarray, sr: int, fmt: str, bitrate: int | None = None) -
         ``"mp3"`` (LAME), ``"m4a"`` (AAC in MP4), ``"aac"`` (ADTS), ``"opus"`` (Ogg) or ``"webm"`` (Opus in WebM).
     bitrate : int, optional
         Target bit rate in bit/s (e.g. ``128_000``); the codec default when ``None``.
+    options : dict, optional
+        FFmpeg encoder options, e.g. ``{"compression_level": "7"}`` for a faster LAME.
 
     Returns
     -------
@@ -761,7 +763,7 @@ def encode_audio(y: np.ndarray, sr: int, fmt: str, bitrate: int | None = None) -
     layout = "mono" if y.shape[0] == 1 else "stereo"
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container_fmt) as c:
-        st = c.add_stream(codec, rate=int(sr), layout=layout)
+        st = c.add_stream(codec, rate=int(sr), layout=layout, options=dict(options or {}))
         if bitrate:
             st.bit_rate = int(bitrate)
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.clip(y, -1, 1), dtype=np.float32), format="fltp", layout=layout)

@@ -101,41 +101,19 @@ def _codec_rate(codec: str, sr: int) -> int:
     return min(above) if above else max(rates)
 
 
-#: Encoder settings of ``fast=True``: LAME ``-q 7``, FFmpeg AAC's fast coder, Opus complexity 5.
-_FAST = {
-    "mp3": ("mp3", "libmp3lame", {"compression_level": "7"}),
-    "aac": ("adts", "aac", {"aac_coder": "fast"}),
-    "m4a": ("ipod", "aac", {"aac_coder": "fast"}),
-    "opus": ("ogg", "libopus", {"compression_level": "5"}),
+#: Encoder options of ``fast=True``: LAME ``-q 7``, FFmpeg AAC's fast coder, Opus complexity 5.
+_FAST_OPTIONS = {
+    "mp3": {"compression_level": "7"},
+    "aac": {"aac_coder": "fast"},
+    "m4a": {"aac_coder": "fast"},
+    "opus": {"compression_level": "5"},
 }
-
-
-def _encode_fast(y: np.ndarray, sr: int, codec: str, bitrate: int) -> bytes:
-    """Like :func:`aiaudio.audio.encode_audio` (1-2 channels, a rate the codec takes) with faster encoder settings."""
-    import av
-
-    container_fmt, name, options = _FAST[codec]
-    layout = "mono" if y.shape[0] == 1 else "stereo"
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format=container_fmt) as c:
-        st = c.add_stream(name, rate=int(sr), layout=layout, options=dict(options))
-        st.bit_rate = int(bitrate)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(np.clip(y, -1, 1), dtype=np.float32), format="fltp", layout=layout)
-        frame.sample_rate = int(sr)
-        frame.pts = 0
-        for pkt in st.encode(frame):
-            c.mux(pkt)
-        for pkt in st.encode(None):
-            c.mux(pkt)
-    return buf.getvalue()
 
 
 def _encode_decode(y: np.ndarray, sr: int, codec: str, bitrate: int, fast: bool = False) -> np.ndarray:
     """Encode with FFmpeg and decode again; samples at ``sr`` (not yet aligned)."""
-    if fast:
-        data = _encode_fast(y, sr, codec, int(bitrate))
-    else:
-        data = encode_audio(y, sr, _CODEC_FORMATS[codec], int(bitrate))
+    options = _FAST_OPTIONS[codec] if fast else None
+    data = encode_audio(y, sr, _CODEC_FORMATS[codec], int(bitrate), options=options)
     out, out_sr = load_audio(io.BytesIO(data))
     if out_sr != sr:
         out = resample(out, out_sr, sr)
