@@ -9,7 +9,7 @@ The public API is what this module exports; everything else is an implementation
 
 from ._version import __version__
 from .audio import audio_info, load_audio, stream_audio
-from .detector import Detector, Score, SegmentScore, UntrainedModelWarning, load_detector, score
+from .detector import Detector, Score, SegmentScore, UntrainedModelWarning, explain, load_detector, score
 from .errors import AiaudioError, AudioLoadError, ClipTooShortError, ModelLoadError
 
 __all__ = [
@@ -17,8 +17,10 @@ __all__ = [
     "load_audio",
     "stream_audio",
     "audio_info",
+    "extract_cues",
     "load_detector",
     "score",
+    "explain",
     "Detector",
     "Score",
     "SegmentScore",
@@ -28,3 +30,13 @@ __all__ = [
     "ClipTooShortError",
     "ModelLoadError",
 ]
+
+
+def __getattr__(name: str):
+    # aiaudio.extract_cues is imported on first use: the cue module needs scipy.signal,
+    # which would add most of a second to `import aiaudio` (cold start).
+    if name == "extract_cues":
+        from .cues import extract_cues
+
+        return extract_cues
+    raise AttributeError(f"module 'aiaudio' has no attribute {name!r}")

@@ -26,7 +26,7 @@ import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -36,12 +36,16 @@ from .errors import ClipTooShortError, ModelLoadError
 from .frontend import iter_segments
 from .model import AIMusicNet, ModelConfig, load_model
 
+if TYPE_CHECKING:
+    from .explain import Explanation
+
 __all__ = [
     "Detector",
     "Score",
     "SegmentScore",
     "UntrainedModelWarning",
     "default_model_dir",
+    "explain",
     "load_detector",
     "score",
 ]
@@ -353,6 +357,16 @@ class Detector:
         return result
 
 
+    def explain(self, audio: PathOrFile | np.ndarray, sr: int | None = None, **kwargs: Any) -> "Explanation":
+        """Why this input scored as it did: timeline, cue evidence, saliency, summary.
+
+        See :func:`aiaudio.explain.explain` for the parameters and what is measured.
+        """
+        from .explain import explain
+
+        return explain(self, audio, sr, **kwargs)
+
+
 def _closing(stream) -> Iterator[np.ndarray]:
     with stream:
         for blk in stream:
@@ -397,17 +411,27 @@ def load_detector(model: str | os.PathLike[str] | None = None, *, batch_size: in
 _DEFAULT: Detector | None = None
 
 
+def _detector(model: str | os.PathLike[str] | None) -> Detector:
+    global _DEFAULT
+    if model is not None:
+        return load_detector(model)
+    if _DEFAULT is None:
+        _DEFAULT = load_detector()
+    return _DEFAULT
+
+
+def explain(audio: PathOrFile | np.ndarray, sr: int | None = None, *, model: str | os.PathLike[str] | None = None, **kwargs: Any) -> "Explanation":
+    """Explain one input with the default model (loaded once and kept) or ``model``.
+
+    The one-line shortcut for ``load_detector(model).explain(audio, sr)``.
+    """
+    return _detector(model).explain(audio, sr, **kwargs)
+
+
 def score(audio: PathOrFile | np.ndarray, sr: int | None = None, *, model: str | os.PathLike[str] | None = None, cues: bool = False) -> Score:
     """Score one input with the default model (loaded once and kept) or ``model``.
 
     The one-line shortcut for ``load_detector(model).score(audio, sr)``; see
     :meth:`Detector.score`.
     """
-    global _DEFAULT
-    if model is not None:
-        det = load_detector(model)
-    else:
-        if _DEFAULT is None:
-            _DEFAULT = load_detector()
-        det = _DEFAULT
-    return det.score(audio, sr, cues=cues)
+    return _detector(model).score(audio, sr, cues=cues)

@@ -243,3 +243,11 @@ def test_arbitrary_arrays_score_or_raise_audio_load_error(detector: aiaudio.Dete
             return
     assert 0.0 <= s.p_ai <= 1.0 and math.isfinite(s.p_ai)
     assert s.duration_s >= detector.config.frontend.min_duration_s - 1e-3
+
+
+def test_public_api_exports() -> None:
+    import aiaudio.cues
+
+    assert aiaudio.extract_cues is aiaudio.cues.extract_cues  # imported lazily on first use
+    for name in aiaudio.__all__:
+        assert hasattr(aiaudio, name), name
