@@ -264,16 +264,23 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
     (out / "training.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     device = _device(cfg.device)
 
-    # ---- data and leak-free splits
-    items = [it for spec in cfg.data for it in load_items(spec)]
-    if not items:
-        raise ValueError("no training items found in " + ", ".join(cfg.data))
-    rest, held = hold_out(items, cfg.holdout_generators) if cfg.holdout_generators else (items, [])
-    splits = split_by_group(rest, val_frac=cfg.val_frac, test_frac=cfg.test_frac, seed=cfg.seed)
-    for name, its in splits.items():
-        write_manifest(its, out / "splits" / f"{name}.csv")
-    if held:
-        write_manifest(held, out / "splits" / "holdout.csv")
+    # ---- data and leak-free splits (a resumed run keeps the splits it started with,
+    # even if the data folders have grown since)
+    last = ckpt_dir / "last.pt"
+    split_dir = out / "splits"
+    if last.is_file() and all((split_dir / f"{n}.csv").is_file() for n in ("train", "val", "test")):
+        splits = {n: load_items(split_dir / f"{n}.csv") for n in ("train", "val", "test")}
+        held = load_items(split_dir / "holdout.csv") if (split_dir / "holdout.csv").is_file() else []
+    else:
+        items = [it for spec in cfg.data for it in load_items(spec)]
+        if not items:
+            raise ValueError("no training items found in " + ", ".join(cfg.data))
+        rest, held = hold_out(items, cfg.holdout_generators) if cfg.holdout_generators else (items, [])
+        splits = split_by_group(rest, val_frac=cfg.val_frac, test_frac=cfg.test_frac, seed=cfg.seed)
+        for name, its in splits.items():
+            write_manifest(its, split_dir / f"{name}.csv")
+        if held:
+            write_manifest(held, split_dir / "holdout.csv")
     log(f"train: {summarize(splits['train'])}")
     log(f"val: {len(splits['val'])} items, test: {len(splits['test'])} items, held out: {len(held)} items")
 
@@ -286,7 +293,6 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
     start_epoch, best_auc, history = 0, -1.0, []
-    last = ckpt_dir / "last.pt"
     if last.is_file():
         state = torch.load(last, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])

@@ -97,12 +97,18 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
         **SMALL,
     )
     train(cfg, progress=False, log=lambda s: None)
+    splits_before = {n: (root / "model" / "splits" / f"{n}.csv").read_text() for n in ("train", "val", "test")}
+    # the data grows between the runs: the resumed run must keep its splits (no leak)
+    write_audio(root / "data" / "human" / "synth" / "late.flac", np.zeros(16000 * 3, dtype=np.float32), 16000)
     # resume: asking for 3 epochs continues after epoch 1 instead of starting over
     cfg.epochs = 3
     logs: list[str] = []
     train(cfg, progress=False, log=logs.append)
     assert any("resuming after epoch 1" in line for line in logs)
     assert sum(line.startswith("epoch ") for line in logs) == 2
+    for n, text in splits_before.items():
+        assert (root / "model" / "splits" / f"{n}.csv").read_text() == text
+    (root / "data" / "human" / "synth" / "late.flac").unlink()
     return root / "data", root / "model"
 
 
