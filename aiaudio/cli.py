@@ -1,11 +1,12 @@
 """The ``aiaudio`` command: a thin shell over the Python API.
 
-    aiaudio score PATH [PATH ...] [-o OUT] [--recursive] [--format csv|jsonl]
+    aiaudio score PATH [PATH ...] [-o OUT] [--recursive] [--format csv|jsonl] [--resume] [-j N]
     aiaudio cues PATH [PATH ...] [-o OUT]
 
 Exit status: 0 when the run finished (also when some files gave error rows),
 1 when the model could not be loaded or the output not written, 2 for usage
-errors and when no input was found.
+errors and when no input was found, 130 after Ctrl-C (143 after SIGTERM): ``score`` then
+leaves the finished rows in ``OUT.partial`` for ``--resume``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import csv
 import json
 import math
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import IO, Any, Iterable, Iterator, Sequence
 
 from ._version import __version__
 from .audio import AUDIO_EXTENSIONS
-from .errors import AiaudioError, AudioLoadError, ModelLoadError
+from .errors import AiaudioError, ModelLoadError
 
 SCORE_COLUMNS = ["path", "p_ai", "label", "confidence", "duration_s", "error", "flags", "model_version"]
 
@@ -72,15 +74,16 @@ def collect_inputs(paths: Sequence[str], recursive: bool = False) -> list[str]:
 class RowWriter:
     """Writes result rows as CSV or JSON lines, flushing each one."""
 
-    def __init__(self, fh: IO[str], fmt: str, columns: list[str]):
+    def __init__(self, fh: IO[str], fmt: str, columns: list[str], header: bool = True):
         self.fh = fh
         self.fmt = fmt
         self.columns = columns
         self._csv = None
         if fmt == "csv":
             self._csv = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-            self._csv.writeheader()
-            fh.flush()
+            if header:  # no header when appending to a resumed file
+                self._csv.writeheader()
+                fh.flush()
 
     def write(self, row: dict[str, Any]) -> None:
         if self._csv is not None:
@@ -155,39 +158,81 @@ def _inputs_or_none(args: argparse.Namespace, command: str) -> list[str] | None:
     return files
 
 
-def _score_rows(det, files: list[str], want_cues: bool, want_segments: bool, progress: bool) -> Iterator[dict[str, Any]]:
-    for f in _progress(files, progress, "scoring"):
-        row: dict[str, Any] = {"path": f}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the untrained-model warning is printed once by the CLI
-                s = det.score(f, cues=want_cues)
-        except (AudioLoadError, Exception) as e:  # one bad file never stops the run
-            if isinstance(e, KeyboardInterrupt):  # pragma: no cover
-                raise
-            row.update(error=_error_text(e), p_ai=None, label="", confidence=None, duration_s=None, flags=[])
-            row["model_version"] = det.version
-            yield row
-            continue
-        row.update(
-            p_ai=s.p_ai,
-            label=s.label,
-            confidence=s.confidence,
-            duration_s=s.duration_s,
-            error="",
-            flags=s.flags,
-            model_version=s.model_version,
-        )
-        if want_cues:
-            row.update({f"cue_{k}": v for k, v in s.cues.items()})
-        if want_segments:
-            row["segments"] = [[seg.start_s, seg.end_s, seg.p_ai] for seg in s.segments]
-        yield row
+def _score_row(det, path: str, result: Any, want_cues: bool, want_segments: bool) -> dict[str, Any]:
+    """One output row: a file's score, or its error."""
+    row: dict[str, Any] = {"path": path}
+    if isinstance(result, BaseException):
+        row.update(error=_error_text(result), p_ai=None, label="", confidence=None, duration_s=None, flags=[])
+        row["model_version"] = det.version
+        return row
+    s = result
+    row.update(
+        p_ai=s.p_ai,
+        label=s.label,
+        confidence=s.confidence,
+        duration_s=s.duration_s,
+        error="",
+        flags=s.flags,
+        model_version=s.model_version,
+    )
+    if want_cues:
+        row.update({f"cue_{k}": v for k, v in s.cues.items()})
+    if want_segments:
+        row["segments"] = [[seg.start_s, seg.end_s, seg.p_ai] for seg in s.segments]
+    return row
+
+
+def _score_rows(
+    det,
+    files: list[str],
+    want_cues: bool,
+    want_segments: bool,
+    progress: bool,
+    *,
+    jobs: int | None = None,
+    threads: int | None = None,
+    done_before: int = 0,
+) -> Iterator[dict[str, Any]]:
+    """Rows of ``files`` in order of completion (see :func:`aiaudio.pipeline.score_files`)."""
+    from .pipeline import score_files
+
+    results = score_files(det, files, jobs=jobs, torch_threads=threads, cues=want_cues)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=done_before + len(files), initial=done_before, desc="scoring", unit="file", file=sys.stderr, dynamic_ncols=True)
+    try:
+        for path, result in results:
+            yield _score_row(det, path, result, want_cues, want_segments)
+            if bar is not None:
+                bar.update()
+    finally:
+        results.close()  # stops the decode workers at once when the caller stops early
+        if bar is not None:
+            bar.close()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finish the row being written, keep the partial output."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated()
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .detector import load_detector
+    from .detector import UntrainedModelWarning, load_detector
+    from .pipeline import ResumableOutput, ResumeError
 
+    to_stdout = args.output in (None, "-")
+    if args.resume and to_stdout:
+        print("aiaudio score: --resume needs an output file (-o OUT); rows on standard output cannot be resumed", file=sys.stderr)
+        return 2
+    for flag, value, low in (("--batch-size", args.batch_size, 1), ("--jobs", args.jobs, 0), ("--threads", args.threads, 1)):
+        if value is not None and value < low:
+            print(f"aiaudio score: {flag} must be >= {low}, got {value}", file=sys.stderr)
+            return 2
     files = _inputs_or_none(args, "score")
     if files is None:
         return 2
@@ -208,23 +253,72 @@ def cmd_score(args: argparse.Namespace) -> int:
         from .cues import CUE_NAMES
 
         columns += [f"cue_{k}" for k in CUE_NAMES]
-    try:
-        fh = _open_output(args.output)
-    except OSError as e:
-        print(f"aiaudio score: cannot write {args.output}: {e}", file=sys.stderr)
-        return 1
+    out: ResumableOutput | None = None
+    todo = files
+    if to_stdout:
+        fh: IO[str] = sys.stdout
+    else:
+        out = ResumableOutput(args.output, fmt, columns, resume=args.resume)
+        try:
+            fh = out.open()
+        except ResumeError as e:
+            print(f"aiaudio score: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:
+            print(f"aiaudio score: cannot write {args.output}: {e}", file=sys.stderr)
+            return 1
+        if out.note:
+            print(f"aiaudio score: {out.note}", file=sys.stderr)
+        todo = [f for f in files if f not in out.done]
+    kept = len(files) - len(todo)
     progress = not args.no_progress and sys.stderr.isatty()
-    n_err = 0
+    n_err = n_new = 0
+    interrupted: KeyboardInterrupt | None = None
     try:
-        writer = RowWriter(fh, fmt, columns)
-        for row in _score_rows(det, files, args.cues, args.segments and fmt == "jsonl", progress):
-            n_err += bool(row.get("error"))
-            writer.write(row)
+        old_term = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread
+        old_term = None
+    try:
+        writer = RowWriter(fh, fmt, columns, header=out is None or out.fresh)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedModelWarning)  # printed once above
+            rows = _score_rows(
+                det, todo, args.cues, args.segments and fmt == "jsonl", progress,
+                jobs=args.jobs, threads=args.threads, done_before=kept,
+            )
+            for row in rows:
+                writer.write(row)
+                n_new += 1
+                n_err += bool(row.get("error"))
+    except KeyboardInterrupt as e:
+        interrupted = e
     finally:
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
         if fh is not sys.stdout:
             fh.close()
-    where = f" -> {args.output}" if args.output not in (None, "-") else ""
-    print(f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{where}", file=sys.stderr)
+    if interrupted is not None:
+        if out is not None:
+            print(
+                f"aiaudio score: interrupted; {kept + n_new} of {len(files)} files are done and their rows "
+                f"are in {out.partial}. Run the same command again with --resume to score the rest.",
+                file=sys.stderr,
+            )
+        else:
+            print("aiaudio score: interrupted", file=sys.stderr)
+        return 143 if isinstance(interrupted, _Terminated) else 130
+    if out is not None:
+        try:
+            out.finish(order=files)
+        except OSError as e:
+            print(f"aiaudio score: cannot write {args.output}: {e} (the rows are in {out.partial})", file=sys.stderr)
+            return 1
+    where = f" -> {args.output}" if out is not None else ""
+    earlier = f" ({kept} kept from the earlier run)" if kept else ""
+    print(
+        f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{earlier}{where}",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -332,6 +426,89 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .detector import UntrainedModelWarning, load_detector
+    from .explain import explain
+
+    if not os.path.exists(args.file):
+        print(f"aiaudio explain: no such file: {args.file}", file=sys.stderr)
+        return 2
+    try:
+        det = load_detector(args.model)
+    except ModelLoadError as e:
+        print(f"aiaudio explain: {e}", file=sys.stderr)
+        return 1
+    if not det.config.trained:
+        print(
+            "WARNING: aiaudio is using an UNTRAINED placeholder model "
+            f"({det.version}); the score and its explanation are meaningless.",
+            file=sys.stderr,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedModelWarning)
+            ex = explain(
+                det,
+                args.file,
+                interventions=not args.no_interventions,
+                saliency=not args.no_saliency,
+                intervention_s=None if args.intervention_s <= 0 else args.intervention_s,
+                max_occlusion_passes=args.max_occlusion_passes,
+            )
+    except AiaudioError as e:
+        print(f"aiaudio explain: {e}", file=sys.stderr)
+        return 1
+    print(ex.summary)
+    try:
+        if args.json:
+            ex.to_json(args.json)
+            print(f"aiaudio explain: wrote {args.json}", file=sys.stderr)
+        if args.plot:
+            ex.plot(args.plot)
+            print(f"aiaudio explain: wrote {args.plot}", file=sys.stderr)
+    except OSError as e:
+        print(f"aiaudio explain: cannot write output: {e}", file=sys.stderr)
+        return 1
+    print(f"aiaudio explain: {ex.timings.get('total_s', float('nan')):.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    if not os.path.isfile(args.scores):
+        print(f"aiaudio report: no such file: {args.scores}", file=sys.stderr)
+        return 2
+    make_plot = None
+    if args.make_plots:
+        from .detector import UntrainedModelWarning, load_detector
+        from .explain import explain
+
+        try:
+            det = load_detector(args.model)
+        except ModelLoadError as e:
+            print(f"aiaudio report: {e}", file=sys.stderr)
+            return 1
+
+        def _make_plot(audio: str, png: Path) -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UntrainedModelWarning)
+                explain(det, audio).plot(png)
+
+        make_plot = _make_plot
+
+    errors: list[tuple[str, str]] = []
+    try:
+        out = write_report(args.scores, args.output, plots_dir=args.plots, make_plots=make_plot, title=args.title, errors=errors)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        print(f"aiaudio report: {e}", file=sys.stderr)
+        return 1
+    for path, msg in errors:
+        print(f"aiaudio report: no plot for {path}: {msg}", file=sys.stderr)
+    print(f"aiaudio report: wrote {out}", file=sys.stderr)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -361,6 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Score audio files and folders with a detector; one row per file with the columns "
             + ",".join(SCORE_COLUMNS)
             + ". A file that cannot be read gets a row with its error and the run goes on."
+            " Rows go to OUT.partial as files finish and OUT is written, in input order, when"
+            " the run completes; after Ctrl-C or a crash, --resume scores only the missing files."
+            " On standard output rows come in order of completion."
         ),
     )
     _add_io_args(p, "the rows")
@@ -368,6 +548,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cues", action="store_true", help="add the interpretable cues as cue_* columns (slower)")
     p.add_argument("--segments", action="store_true", help="with jsonl output: add per-segment [start_s, end_s, p_ai]")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="segments per forward pass (default 32)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run: keep the rows in OUT.partial (or OUT), score only the other files",
+    )
+    p.add_argument(
+        "-j", "--jobs", type=int, metavar="N",
+        help="decode worker processes (default: chosen from the CPU cores; 0: decode in the main process)",
+    )
+    p.add_argument("--threads", type=int, metavar="N", help="CNN threads (default: chosen from the CPU cores)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(
@@ -423,6 +613,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="DIR", help="model to start from (default: the shipped model)")
     p.add_argument("--target-fpr", type=float, default=0.01)
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser(
+        "explain",
+        help="why one file scored as it did: summary, plot, JSON",
+        description=(
+            "Explain one file's score: p_ai per segment, each cue's value, human percentile and measured "
+            "effect (the change of p_ai when the cue is neutralised in the audio), an occlusion map of the "
+            "spectrogram, the upsampler-peak residual spectrum, and a plain-language summary (printed)."
+        ),
+    )
+    p.add_argument("file", metavar="FILE", help="audio file")
+    p.add_argument("--plot", metavar="PNG", help="write a one-page plot here")
+    p.add_argument("--json", metavar="JSON", help="write the full explanation here")
+    p.add_argument("-m", "--model", metavar="DIR", help="model directory (default: the shipped default model)")
+    p.add_argument("--intervention-s", type=float, default=30.0, metavar="S", help="excerpt length for the cue interventions (0: whole track; default 30)")
+    p.add_argument("--max-occlusion-passes", type=int, default=192, metavar="N", help="CNN passes for the occlusion map (default 192)")
+    p.add_argument("--no-interventions", action="store_true", help="skip the cue interventions (faster; effects not measured)")
+    p.add_argument("--no-saliency", action="store_true", help="skip the occlusion map (faster)")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser(
+        "report",
+        help="a self-contained HTML page for a scored folder",
+        description=(
+            "Make one HTML file (inline CSS/JS/SVG, opens without a server) from `aiaudio score` output: "
+            "histogram of p_ai, a table sortable by any column, links to explanation plots."
+        ),
+    )
+    p.add_argument("scores", metavar="SCORES", help="CSV (or JSON lines) written by `aiaudio score`")
+    p.add_argument("-o", "--output", required=True, metavar="HTML", help="the page to write")
+    p.add_argument("--plots", metavar="DIR", help="folder of explanation plots named <stem>.png to link")
+    p.add_argument("--make-plots", action="store_true", help="run `explain` on each scored file whose plot is missing (slow)")
+    p.add_argument("-m", "--model", metavar="DIR", help="model for --make-plots (default: the shipped model)")
+    p.add_argument("--title", help="page title")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

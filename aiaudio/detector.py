@@ -21,19 +21,21 @@ Confidence
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from torch import nn
 
 from .audio import SILENCE_DBFS, PathOrFile, resample, stream_audio, to_mono, validate_samples
 from .errors import ClipTooShortError, ModelLoadError
-from .frontend import iter_segments
+from .frontend import FrontendConfig, iter_segments
 from .model import AIMusicNet, ModelConfig, load_model
 
 if TYPE_CHECKING:
@@ -163,6 +165,8 @@ class Detector:
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
+        self._fast: nn.Module | None = None
+        self._fast_key: tuple | None = None
 
     # ---------------------------------------------------------------- properties
     @property
@@ -183,25 +187,51 @@ class Detector:
         return f"Detector({self.version}, {state}, from {self.model_dir})"
 
     # ---------------------------------------------------------------- pieces
-    def segment_logits(self, segments: np.ndarray) -> np.ndarray:
+    def segment_logits(self, segments: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Raw logits of a batch of segments.
 
         Parameters
         ----------
         segments : np.ndarray
             ``(n, segment_samples)`` mono samples at :attr:`sample_rate`.
+        batch_size : int, optional
+            Segments per forward pass (default :attr:`batch_size`). Logits do not depend
+            on it beyond float rounding (well under 1e-5).
 
         Returns
         -------
         np.ndarray
             ``float64`` logits, shape ``(n,)``.
+
+        Notes
+        -----
+        Inference runs a copy of :attr:`model` with every batch norm folded into the
+        convolution before it and channels-last tensors: 2-4x faster on CPUs, same logits
+        within float rounding. The copy is rebuilt when the model's weights change. The plain
+        :attr:`model` runs instead while it is in training mode or carries forward hooks,
+        so instrumentation (saliency, feature capture) sees every pass.
         """
+        bs = self.batch_size if batch_size is None else int(batch_size)
+        if bs < 1:
+            raise ValueError("batch_size must be >= 1")
         x = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
+        net = self._inference_net()
         out = []
         with torch.inference_mode():
-            for i in range(0, x.shape[0], self.batch_size):
-                out.append(self.model(x[i : i + self.batch_size]).double().numpy())
+            for i in range(0, x.shape[0], bs):
+                out.append(net(x[i : i + bs]).double().numpy())
         return np.concatenate(out) if out else np.zeros(0)
+
+    def _inference_net(self) -> nn.Module:
+        """The module that computes segment logits (see :meth:`segment_logits`)."""
+        m = self.model
+        if m.training or _has_hooks(m):
+            return m
+        key = _weights_key(m)
+        if self._fast is None or self._fast_key != key:
+            self._fast = _InferenceNet(m)
+            self._fast_key = key
+        return self._fast
 
     def calibrate(self, logit: float) -> float:
         """Map a logit to a calibrated probability (the model's Platt scaling)."""
@@ -225,38 +255,75 @@ class Detector:
         """Segment and score a stream of mono blocks at the model rate.
 
         Returns segment starts (samples), logits, total samples, and the mean square level.
+        The folder pipeline (:mod:`aiaudio.pipeline`) cuts and counts with the same
+        :func:`_counted_segments`, and finishes with the same :meth:`_make_score`.
         """
         fe = self.config.frontend
-        total = 0
-        sumsq = 0.0
-
-        def counted() -> Iterator[np.ndarray]:
-            nonlocal total, sumsq
-            for b in blocks:
-                b = np.asarray(b, dtype=np.float32).reshape(-1)
-                total += b.shape[0]
-                sumsq += float(np.dot(b.astype(np.float64), b.astype(np.float64)))
-                yield b
-
+        totals = _StreamTotals()
         starts: list[int] = []
         logits: list[np.ndarray] = []
         batch: list[np.ndarray] = []
-        for s0, seg in iter_segments(counted(), fe):
+        for s0, seg in _counted_segments(blocks, fe, totals):
             starts.append(s0)
             batch.append(seg)
             if len(batch) == self.batch_size:
                 logits.append(self.segment_logits(np.stack(batch)))
                 batch = []
-        if total < fe.min_samples:
-            raise ClipTooShortError(
-                f"{path}: {total / fe.sample_rate:.2f} s of audio; this model needs at least "
-                f"{fe.min_duration_s:g} s. Score a longer excerpt.",
-                path=path,
-            )
+        if totals.samples < fe.min_samples:
+            raise _too_short(totals.samples, fe, path)
         if batch:
             logits.append(self.segment_logits(np.stack(batch)))
-        ms = sumsq / max(total, 1)
-        return starts, np.concatenate(logits), total, ms
+        return starts, np.concatenate(logits), totals.samples, totals.mean_square
+
+    def _make_score(
+        self,
+        starts: Sequence[int],
+        logits: np.ndarray,
+        total: int,
+        mean_square: float,
+        *,
+        path: str | None,
+        cues: dict[str, float] | None = None,
+    ) -> Score:
+        """Song score from segment starts (samples at the model rate) and logits.
+
+        Shared by :meth:`score` and :func:`aiaudio.pipeline.score_files`, so both give the
+        same result for the same file.
+        """
+        fe = self.config.frontend
+        flags: list[str] = []
+        if not self.config.trained:
+            flags.append("untrained_model")
+        duration = total / fe.sample_rate
+        if mean_square <= 10 ** (SILENCE_DBFS / 10):
+            flags.append("silent")
+        if total < fe.segment_samples:
+            flags.append("shorter_than_segment")
+        logits = np.asarray(logits, dtype=np.float64)
+        song_logit = float(np.mean(logits))
+        p = self.calibrate(song_logit)
+        label, conf = self.label_for(p)
+        seg_len = fe.segment_s
+        segments = [
+            SegmentScore(
+                start_s=s0 / fe.sample_rate,
+                end_s=min(s0 / fe.sample_rate + seg_len, duration),
+                p_ai=self.calibrate(lg),
+            )
+            for s0, lg in zip(starts, logits)
+        ]
+        return Score(
+            p_ai=p,
+            label=label,
+            confidence=conf,
+            duration_s=duration,
+            segments=segments,
+            cues=dict(cues or {}),
+            flags=flags,
+            model_version=self.version,
+            path=path,
+            logit=song_logit,
+        )
 
     # ---------------------------------------------------------------- public
     def score(
@@ -289,33 +356,8 @@ class Detector:
             The input cannot be decoded or is unusable; :class:`ClipTooShortError`
             (a subclass) when it is shorter than the model needs.
         """
-        fe = self.config.frontend
-        flags: list[str] = []
-        cue_values: dict[str, float] = {}
-        if isinstance(audio, np.ndarray) or (not isinstance(audio, (str, os.PathLike)) and not hasattr(audio, "read")):
-            if sr is None:
-                raise TypeError("scoring an array needs its sample rate: det.score(y, sr=44100)")
-            y = validate_samples(audio)
-            path = None
-            desc = "<array>"
-            if cues:
-                cue_values = _cues(y, int(sr))
-            mono = resample(to_mono(y)[0], int(sr), fe.sample_rate)
-            blocks: Iterable[np.ndarray] = [mono]
-        else:
-            desc = os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else getattr(audio, "name", "<file object>")
-            path = desc if isinstance(desc, str) else None
-            if cues:
-                from .audio import load_audio
-
-                y, native_sr = load_audio(audio)
-                cue_values = _cues(y, native_sr)
-                blocks = [resample(to_mono(y)[0], native_sr, fe.sample_rate)]
-            else:
-                stream = stream_audio(audio, sr=fe.sample_rate, mono=True, block_s=30.0)
-                blocks = _closing(stream)
-
-        starts, logits, total, ms = self._score_blocks(blocks, str(desc))
+        blocks, path, desc, cue_values = _model_rate_input(audio, sr, self.config.frontend, cues)
+        starts, logits, total, ms = self._score_blocks(blocks, desc)
         if not self.config.trained:
             warnings.warn(
                 f"aiaudio: the model {self.version} is an UNTRAINED placeholder; its scores are "
@@ -323,38 +365,7 @@ class Detector:
                 UntrainedModelWarning,
                 stacklevel=2,
             )
-            flags.append("untrained_model")
-        duration = total / fe.sample_rate
-        if ms <= 10 ** (SILENCE_DBFS / 10):
-            flags.append("silent")
-        if total < fe.segment_samples:
-            flags.append("shorter_than_segment")
-
-        song_logit = float(np.mean(logits))
-        p = self.calibrate(song_logit)
-        label, conf = self.label_for(p)
-        seg_len = fe.segment_s
-        segments = [
-            SegmentScore(
-                start_s=s0 / fe.sample_rate,
-                end_s=min(s0 / fe.sample_rate + seg_len, duration),
-                p_ai=self.calibrate(lg),
-            )
-            for s0, lg in zip(starts, logits)
-        ]
-        result = Score(
-            p_ai=p,
-            label=label,
-            confidence=conf,
-            duration_s=duration,
-            segments=segments,
-            cues=cue_values,
-            flags=flags,
-            model_version=self.version,
-            path=path,
-            logit=song_logit,
-        )
-        return result
+        return self._make_score(starts, logits, total, ms, path=path, cues=cue_values)
 
 
     def explain(self, audio: PathOrFile | np.ndarray, sr: int | None = None, **kwargs: Any) -> "Explanation":
@@ -371,6 +382,127 @@ def _closing(stream) -> Iterator[np.ndarray]:
     with stream:
         for blk in stream:
             yield blk[0]
+
+
+#: Block length (s) in which files are decoded and resampled for scoring. :meth:`Detector.score`
+#: and the folder pipeline read files the same way, so their scores agree.
+SCORE_BLOCK_S = 30.0
+
+
+def _model_rate_input(
+    audio: PathOrFile | np.ndarray, sr: int | None, fe: FrontendConfig, cues: bool
+) -> tuple[Iterable[np.ndarray], str | None, str, dict[str, float]]:
+    """Turn any input into mono blocks at the model rate.
+
+    Returns the blocks (a lazy stream for files), the path (``None`` for arrays and
+    unnamed file objects), a description for messages, and the cues when asked for.
+    Shared by :meth:`Detector.score` and the decode workers of :mod:`aiaudio.pipeline`.
+    """
+    cue_values: dict[str, float] = {}
+    if isinstance(audio, np.ndarray) or (not isinstance(audio, (str, os.PathLike)) and not hasattr(audio, "read")):
+        if sr is None:
+            raise TypeError("scoring an array needs its sample rate: det.score(y, sr=44100)")
+        y = validate_samples(audio)
+        if cues:
+            cue_values = _cues(y, int(sr))
+        return [resample(to_mono(y)[0], int(sr), fe.sample_rate)], None, "<array>", cue_values
+    desc = os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else getattr(audio, "name", "<file object>")
+    path = desc if isinstance(desc, str) else None
+    if cues:
+        from .audio import load_audio
+
+        y, native_sr = load_audio(audio)
+        cue_values = _cues(y, native_sr)
+        return [resample(to_mono(y)[0], native_sr, fe.sample_rate)], path, str(desc), cue_values
+    stream = stream_audio(audio, sr=fe.sample_rate, mono=True, block_s=SCORE_BLOCK_S)
+    return _closing(stream), path, str(desc), cue_values
+
+
+@dataclass
+class _StreamTotals:
+    """Running sample count and energy of a mono stream."""
+
+    samples: int = 0
+    sumsq: float = 0.0
+
+    @property
+    def mean_square(self) -> float:
+        return self.sumsq / max(self.samples, 1)
+
+
+def _counted_segments(
+    blocks: Iterable[np.ndarray], fe: FrontendConfig, totals: _StreamTotals
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`~aiaudio.frontend.iter_segments` over ``blocks``, counting samples and energy into ``totals``."""
+
+    def counted() -> Iterator[np.ndarray]:
+        for b in blocks:
+            b = np.asarray(b, dtype=np.float32).reshape(-1)
+            b64 = b.astype(np.float64)
+            totals.samples += b.shape[0]
+            totals.sumsq += float(np.einsum("i,i->", b64, b64))  # einsum: no BLAS threads in workers
+            yield b
+
+    return iter_segments(counted(), fe)
+
+
+def _too_short(total: int, fe: FrontendConfig, path: str) -> ClipTooShortError:
+    return ClipTooShortError(
+        f"{path}: {total / fe.sample_rate:.2f} s of audio; this model needs at least "
+        f"{fe.min_duration_s:g} s. Score a longer excerpt.",
+        path=path,
+    )
+
+
+def _has_hooks(model: nn.Module) -> bool:
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def _weights_key(model: nn.Module) -> tuple:
+    """Changes whenever a parameter or buffer of ``model`` is replaced or modified in place."""
+    return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
+
+
+def _fold_batch_norms(seq: nn.Module) -> nn.Module:
+    """``Conv2d`` followed by ``BatchNorm2d`` in a ``Sequential`` -> one ``Conv2d`` (eval mode)."""
+    if not isinstance(seq, nn.Sequential):
+        return seq
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    layers = list(seq)
+    out: list[nn.Module] = []
+    i = 0
+    while i < len(layers):
+        a = layers[i]
+        b = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and b.track_running_stats:
+            out.append(fuse_conv_bn_eval(a, b))
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+    return nn.Sequential(*out)
+
+
+class _InferenceNet(nn.Module):
+    """An eval-only copy of :class:`~aiaudio.model.AIMusicNet` tuned for CPU inference.
+
+    Batch norms are folded into their convolutions and the CNN runs on channels-last
+    tensors (oneDNN's fast layout: max-pooling in the default layout alone costs as much
+    as all the convolutions). Same logits as the original within float rounding.
+    """
+
+    def __init__(self, model: AIMusicNet):
+        super().__init__()
+        m = copy.deepcopy(model).eval()
+        m.cnn.features = _fold_batch_norms(m.cnn.features)
+        self.frontend = m.frontend
+        self.cnn = m.cnn.to(memory_format=torch.channels_last)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spec = self.frontend(x).contiguous(memory_format=torch.channels_last)
+        return self.cnn(spec)
 
 
 def _cues(y: np.ndarray, sr: int) -> dict[str, float]:

@@ -1,0 +1,336 @@
+"""Explanations: consistent with the score, measured on the model, drawn and reported.
+
+Models here are tiny and made in the test: a random small SpecCNN (for consistency and
+output checks) and a hand-built "peak detector" CNN whose answer is known (a comb of
+steady narrow spectral lines means "AI"), so the direction of every effect can be checked.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import aiaudio
+from aiaudio.audio import write_audio
+from aiaudio.cli import main
+from aiaudio.cues import crest_factor_db, cutoff_frequency, extract_cues, integrated_loudness, shimmer, upsampler_peaks
+from aiaudio.detector import Detector
+from aiaudio.explain import INTERVENTIONS, explain, human_median, neutralise
+from aiaudio.model import AIMusicNet, ModelConfig, save_model
+
+from conftest import music_like
+
+SMALL_FE = dict(sample_rate=8000, n_fft=256, hop_length=128, fmax_hz=4000.0, segment_s=2.0, segment_hop_s=2.0, min_duration_s=1.0)
+SMALL_ARCH = dict(channels=[4, 8], hidden=8, dropout=0.0)
+COMB_HZ = (2600.0, 2750.0, 2900.0)
+
+
+def _config(trained: bool) -> ModelConfig:
+    return ModelConfig.from_dict(
+        {"format_version": 1, "name": "tiny", "version": "0.0.1", "trained": trained, "frontend": SMALL_FE, "arch": SMALL_ARCH}
+    )
+
+
+def _random_detector(trained: bool = False) -> Detector:
+    torch.manual_seed(0)
+    return Detector(AIMusicNet(_config(trained)), batch_size=8)
+
+
+class PeakCNN(nn.Module):
+    """Logit from the height of the 3 highest narrow lines of the time-averaged spectrogram.
+
+    ``profile`` = mean over time of the normalised log spectrogram (dB / 20); excess =
+    profile minus its running median over 31 bins; logit = 10 * (mean of the top 3
+    excesses - 0.45). White noise gives about -4, steady lines 20 dB above it about +5.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Identity()  # what the detector's inference copy expects of a CNN
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        prof = spec.mean(dim=3)[:, 0]  # (B, F)
+        pad = torch.nn.functional.pad(prof[:, None], (15, 15), mode="reflect")[:, 0]
+        base = pad.unfold(1, 31, 1).median(dim=-1).values
+        top = (prof - base).topk(3, dim=1).values.mean(dim=1)
+        return 10.0 * (top - 0.45)
+
+
+@pytest.fixture(scope="module")
+def peak_detector() -> Detector:
+    det = Detector(AIMusicNet(_config(True)), batch_size=16)
+    det.model.cnn = PeakCNN()
+    return det
+
+
+def _noise_with_comb(seconds: float, comb_from: float, comb_to: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    """Stereo white noise with steady lines at COMB_HZ between comb_from and comb_to (s)."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    y = 0.1 * rng.standard_normal((2, n))
+    gate = ((t >= comb_from) & (t < comb_to)).astype(float)
+    for f in COMB_HZ:
+        y += 0.1 * gate * np.sin(2 * np.pi * f * t)
+    return (0.5 * y / np.abs(y).max()).astype(np.float32)
+
+
+# ------------------------------------------------------------------ consistency with the score
+
+
+@pytest.fixture(scope="module")
+def random_explanation():
+    det = _random_detector(trained=False)
+    y = music_like(9.0, 44100, 2, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", aiaudio.UntrainedModelWarning)
+        ex = explain(det, y, 44100, occlusion_bands=8, max_occlusion_passes=27)
+        s = det.score(y, 44100)
+    return det, y, ex, s
+
+
+def test_explanation_matches_the_score_and_the_aggregation_rule(random_explanation) -> None:
+    det, _, ex, s = random_explanation
+    assert ex.p_ai == s.p_ai and ex.logit == s.logit and ex.label == s.label and ex.confidence == s.confidence
+    assert [(p.start_s, p.end_s, p.p_ai) for p in ex.timeline] == [(g.start_s, g.end_s, g.p_ai) for g in s.segments]
+    logits = np.array([p.logit for p in ex.timeline])
+    assert float(np.mean(logits)) == pytest.approx(ex.logit, abs=1e-12)  # song logit = mean of segment logits
+    assert det.calibrate(float(np.mean(logits))) == pytest.approx(ex.p_ai, abs=1e-12)
+    for p in ex.timeline:
+        assert det.calibrate(p.logit) == pytest.approx(p.p_ai, abs=1e-12)
+    assert ex.flags == s.flags and "untrained_model" in ex.flags
+
+
+def test_explanation_fields_exist_and_are_json_safe(random_explanation) -> None:
+    _, _, ex, _ = random_explanation
+    assert [c.name for c in ex.cues] == list(aiaudio.cues.CUE_NAMES)
+    assert all(0 <= c.percentile <= 100 and math.isfinite(c.value) for c in ex.cues)
+    assert [e.name for e in ex.effects] == list(INTERVENTIONS)
+    for e in ex.effects:
+        if e.measured:
+            assert math.isfinite(e.delta_p_ai) and e.delta_p_ai == pytest.approx(e.p_ai_after - e.p_ai_before)
+            assert set(e.cue_before) == set(e.cue_after) == set(INTERVENTIONS[e.name].cues)
+            assert e.direction in ("toward_human_median", "away_from_human_median", "unchanged")
+            assert e.operation
+        else:
+            assert e.reason and math.isnan(e.delta_p_ai)
+    for c in ex.cues:  # every cue either points at a measured effect or says why not
+        assert (c.intervention is not None and ex.effect(c.intervention).measured) or c.not_measured_reason
+    sal = ex.saliency
+    assert sal.method == "occlusion" and sal.delta_logit.shape == (8, len(sal.col_start_s))
+    assert np.isfinite(sal.delta_logit).all() and sal.n_passes <= 27
+    assert len(sal.band_edges_hz) == 9 and sal.band_edges_hz[0] == 0.0 and sal.band_edges_hz[-1] == pytest.approx(4000.0)
+    pk = ex.peaks
+    assert pk.freqs_hz.shape == pk.residual_db.shape and pk.freqs_hz.size > 100
+    d = json.loads(json.dumps(ex.to_dict(), allow_nan=False))
+    assert d["p_ai"] == pytest.approx(ex.p_ai) and len(d["timeline"]) == len(ex.timeline)
+    assert len(d["saliency"]["band_importance"]) == 8 and "summary" in d
+    assert set(ex.timings) >= {"decode_s", "score_s", "cues_s", "saliency_s", "interventions_s", "total_s"}
+
+
+def test_summary_is_built_from_measured_values(random_explanation) -> None:
+    _, _, ex, _ = random_explanation
+    s = ex.summary
+    assert f"p_ai = {ex.p_ai:.2f}" in s and ex.label in s
+    assert "UNTRAINED" in s and "The evidence is weak" in s
+    assert "short clips" in s and "rests on only 9.0 s" in s  # what would lower confidence, and that it applies
+    assert "loudness itself has no effect (measured)" in s  # gain invariance, from the measured effect
+    assert "stereo image has no effect (measured)" in s
+    assert "\n" not in s  # one paragraph
+
+
+def test_file_input_equals_scoring_the_file(tmp_path) -> None:
+    det = _random_detector(trained=True)
+    f = tmp_path / "clip.flac"
+    write_audio(f, music_like(5.0, 22050, 1, seed=4), 22050)
+    ex = det.explain(f, interventions=False, saliency=False)
+    s = det.score(f)
+    assert ex.path == str(f) and ex.p_ai == s.p_ai and len(ex.timeline) == len(s.segments)
+    assert ex.effects == [] and ex.saliency is None and all(c.intervention is None for c in ex.cues)
+    assert "UNTRAINED" not in ex.summary
+
+
+# ------------------------------------------------------------------ faithful to a model with a known answer
+
+
+def test_timeline_shows_the_ai_section_of_a_human_song(peak_detector) -> None:
+    y = _noise_with_comb(20.0, 8.0, 14.0)  # "human" noise with an "AI" section at 8-14 s
+    ex = explain(peak_detector, y, 16000, cues=False, saliency=False)
+    hot = [p for p in ex.timeline if p.p_ai >= ex.threshold]
+    assert [(p.start_s, p.end_s) for p in hot] == [(8.0, 10.0), (10.0, 12.0), (12.0, 14.0)]
+    assert ex.label == "human"  # the song as a whole is not flagged ...
+    assert "3 of 10 segments score at or above the threshold although the whole track does not (0:08-0:14)" in ex.summary
+
+
+def test_neutralising_the_strongest_cue_moves_p_ai_in_the_stated_direction(peak_detector) -> None:
+    y = _noise_with_comb(16.0, 0.0, 16.0)
+    ex = explain(peak_detector, y, 16000, occlusion_bands=8, max_occlusion_passes=64)
+    assert ex.label == "ai"
+    top = ex.strongest_effect()
+    assert top.name == "upsampler_peaks" and top.delta_p_ai < -0.5
+    assert "removing the narrow spectral peaks" in ex.summary and f"lowered it by {abs(top.delta_p_ai):.2f}" in ex.summary
+    # the intervention did what it says: the peaks are gone from the cue
+    assert top.cue_before["upsampler_peak_db"] > 10 and top.cue_after["upsampler_peak_db"] < top.cue_before["upsampler_peak_db"] / 2
+    # and doing it again, independently, moves the score the same way by the same amount
+    assert top.excerpt_start_s == 0.0 and top.excerpt_end_s == 16.0
+    variants, _ = neutralise("upsampler_peaks", y, 16000, peaks=upsampler_peaks(y, 16000))
+    before, after = peak_detector.score(y, 16000).p_ai, peak_detector.score(variants[0][1], 16000).p_ai
+    assert before == pytest.approx(top.p_ai_before) and after == pytest.approx(top.p_ai_after)
+    assert after < before
+    # the model normalises gain and hears a mono down-mix: measured, not asserted
+    assert abs(ex.effect("loudness").delta_p_ai) < 1e-4
+    st = ex.effect("stereo")
+    assert st.measured and st.delta_p_ai == 0.0 and {v["label"] for v in st.variants} == {"mono", "swap"}
+    # occlusion points at the band that holds the lines
+    sal = ex.saliency
+    band = int(np.searchsorted(sal.band_edges_hz, COMB_HZ[1]) - 1)
+    assert int(np.argmax(sal.band_importance)) == band and sal.band_importance[band] > 1.0
+
+
+# ------------------------------------------------------------------ the interventions do what they say
+
+
+def test_interventions_move_their_cue_toward_the_stated_value() -> None:
+    sr = 44100
+    rng = np.random.default_rng(1)
+    y = music_like(12.0, sr, 2, seed=5)
+    cues = extract_cues(y, sr)
+    # loudness: to the human median
+    (label, y2, op), = neutralise("loudness", y, sr, cues=cues)[0]
+    assert integrated_loudness(y2, sr) == pytest.approx(human_median("integrated_loudness_lufs"), abs=0.3)
+    # dynamics: a limited (low crest) signal is expanded toward the human median crest factor
+    from aiaudio.augment import compress
+
+    lim = compress(y, sr, threshold_db=-30, ratio=np.inf)
+    c0 = crest_factor_db(lim)
+    (label, y2, op), = neutralise("dynamics", lim, sr)[0]
+    assert label == "expand" and abs(crest_factor_db(y2) - human_median("crest_factor_db")) < abs(c0 - human_median("crest_factor_db"))
+    # bandwidth: a full-band track is low-passed at the human median cut-off
+    noise = (0.1 * rng.standard_normal((1, sr * 6))).astype(np.float32)
+    (label, y2, op), = neutralise("bandwidth", noise, sr)[0]
+    assert cutoff_frequency(y2, sr) == pytest.approx(human_median("cutoff_hz"), rel=0.05)
+    # shimmer: partials with level flutter are steadied
+    n = sr * 12
+    t = np.arange(n) / sr
+    fl = np.zeros(n)
+    for f in (2200.0, 3300.0, 4400.0, 5500.0):
+        lv = rng.normal(0, 4, n // 512 + 2)
+        fl += 10 ** (np.interp(np.arange(n) / 512, np.arange(lv.size), lv) / 20) * np.sin(2 * np.pi * f * t)
+    fl = (0.3 * fl / np.abs(fl).max() + 0.003 * rng.standard_normal(n)).astype(np.float32)
+    (label, y2, op), = neutralise("shimmer", fl, sr)[0]
+    assert shimmer(y2, sr).shimmer_db < 0.75 * shimmer(fl, sr).shimmer_db
+    # stereo: mono input cannot be changed; says so
+    variants, reason = neutralise("stereo", y[:1], sr, cues=cues)
+    assert variants == [] and "mono" in reason
+    # upsampler peaks: nothing detected, nothing invented
+    variants, reason = neutralise("upsampler_peaks", noise, sr)
+    assert variants == [] and "no narrow peaks" in reason
+
+
+# ------------------------------------------------------------------ outputs: PNG, CLI, HTML
+
+
+def test_plot_is_a_readable_nontrivial_png(random_explanation, tmp_path) -> None:
+    import matplotlib.image
+
+    _, _, ex, _ = random_explanation
+    out = ex.plot(tmp_path / "ex.png")
+    assert out.is_file() and out.stat().st_size > 60_000
+    img = matplotlib.image.imread(str(out))
+    assert img.shape[0] > 1500 and img.shape[1] > 1200
+    assert float(img[..., :3].std()) > 0.05  # not a blank page
+    assert len(np.unique((img[..., :3] * 255).astype(np.uint8).reshape(-1, 3)[::97], axis=0)) > 50
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    save_model(AIMusicNet(_config(True)), d / "tiny")
+    return d / "tiny"
+
+
+def test_cli_explain_writes_plot_and_json(tiny_model_dir, tmp_path, capsys) -> None:
+    f = tmp_path / "song.wav"
+    write_audio(f, music_like(6.0, 22050, 2, seed=6), 22050)
+    png, js = tmp_path / "out" / "song.png", tmp_path / "out" / "song.json"
+    rc = main(["explain", str(f), "--plot", str(png), "--json", str(js), "-m", str(tiny_model_dir), "--max-occlusion-passes", "20"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    d = json.loads(js.read_text())
+    assert png.stat().st_size > 60_000 and d["path"] == str(f) and f"p_ai = {d['p_ai']:.2f}" in out
+    assert main(["explain", str(tmp_path / "missing.wav")]) == 2
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    assert main(["explain", str(bad), "-m", str(tiny_model_dir)]) == 1
+
+
+def _scores_csv(tmp_path: Path, audio: Path) -> Path:
+    rows = [
+        {"path": str(tmp_path / "b.mp3"), "p_ai": "0.2", "label": "human", "confidence": "0.6", "duration_s": "30", "error": "", "flags": "", "model_version": "tiny@0.0.1"},
+        {"path": str(tmp_path / "broken.mp3"), "p_ai": "", "label": "", "confidence": "", "duration_s": "", "error": "cannot decode <this>", "flags": "", "model_version": "tiny@0.0.1"},
+        {"path": str(audio), "p_ai": "0.91", "label": "ai", "confidence": "0.8", "duration_s": "6", "error": "", "flags": "", "model_version": "tiny@0.0.1"},
+        {"path": str(tmp_path / "c & d.flac"), "p_ai": "0.55", "label": "uncertain", "confidence": "0.1", "duration_s": "12", "error": "", "flags": "short_clip;x", "model_version": "tiny@0.0.1"},
+    ]
+    p = tmp_path / "scores.csv"
+    with open(p, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return p
+
+
+@pytest.fixture()
+def report(tiny_model_dir, tmp_path) -> Path:
+    audio = tmp_path / "a.wav"
+    write_audio(audio, music_like(6.0, 22050, 1, seed=7), 22050)
+    scores = _scores_csv(tmp_path, audio)
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    (plots / "b.png").write_bytes(b"\x89PNG fake")
+    html = tmp_path / "site" / "report.html"
+    rc = main(["report", str(scores), "-o", str(html), "--plots", str(plots), "--make-plots", "-m", str(tiny_model_dir)])
+    assert rc == 0
+    return html
+
+
+def test_report_html_is_self_contained_and_complete(report) -> None:
+    text = report.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<script>" in text and "<style>" in text
+    assert len(re.findall(r"<tr[^>]* data-p=", text)) == 4
+    assert 'href="../plots/b.png"' in text  # an existing plot, linked relative to the page
+    assert 'href="../plots/a.png"' in text and (report.parent.parent / "plots" / "a.png").stat().st_size > 60_000  # made by --make-plots
+    assert "c &amp; d.flac" in text and "cannot decode &lt;this&gt;" in text  # escaped
+    # nothing external: no src= at all, no http(s) links (the SVG namespace is a name, not a fetch)
+    assert " src=" not in text and not re.search(r'href="https?:', text)
+    assert "@import" not in text and "url(" not in text
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="headless Chromium (Debian package `chromium`) is not installed; `apt-get install chromium` to render the report",
+)
+def test_report_renders_and_sorts_in_headless_chromium(report, tmp_path) -> None:
+    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(args + ["--dump-dom", report.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert 'data-sorted="p_ai-desc"' in dom  # the page's own script ran and sorted the table
+    ps = re.findall(r'<tr[^>]* data-p="([^"]*)"', dom)
+    assert ps == ["0.910000", "0.550000", "0.200000", ""]  # highest first, the error row last
+    assert dom.count('class="hbar"') == 3  # histogram bars: one per scored file here (three bins)
+    shot = tmp_path / "shot.png"
+    subprocess.run(args + ["--window-size=1200,900", f"--screenshot={shot}", report.resolve().as_uri()], capture_output=True, timeout=120)
+    import matplotlib.image
+
+    img = matplotlib.image.imread(str(shot))
+    assert img.shape[:2] == (900, 1200) and float(img[..., :3].std()) > 0.05

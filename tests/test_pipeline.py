@@ -1,0 +1,336 @@
+"""The folder-scoring pipeline: same scores as Detector.score, bounded memory, safe resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import aiaudio
+from aiaudio import pipeline
+from aiaudio.audio import write_audio
+from aiaudio.cli import main
+from aiaudio.frontend import FrontendConfig
+from aiaudio.model import AIMusicNet, ArchConfig, ModelConfig, save_model
+from aiaudio.pipeline import DecoderCrashError, PipelineStats, ResumableOutput, ResumeError, plan_resources, score_files
+
+from conftest import music_like
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def fast_model(tmp_path_factory) -> Path:
+    """A small random model with the shipped front end's layout (time pooling), 2-s segments."""
+    torch.manual_seed(0)
+    fe = FrontendConfig(segment_s=2.0, segment_hop_s=2.0, min_duration_s=1.0, time_pool=4)
+    model = AIMusicNet(ModelConfig(name="tiny", trained=True, frontend=fe, arch=ArchConfig(channels=(4, 8, 8), hidden=8)))
+    for m in model.modules():  # non-trivial batch-norm statistics, so folding them is tested
+        if isinstance(m, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return save_model(model, tmp_path_factory.mktemp("tiny-model"))
+
+
+@pytest.fixture(scope="module")
+def det(fast_model: Path) -> aiaudio.Detector:
+    return aiaudio.load_detector(fast_model)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> list[str]:
+    """Files of several formats, rates, channel counts and lengths, plus two bad ones."""
+    root = tmp_path_factory.mktemp("clips")
+    specs = [  # (seconds, rate, channels, extension)
+        (3.0, 44100, 2, "flac"), (1.5, 16000, 1, "wav"), (11.3, 48000, 2, "ogg"), (7.0, 22050, 1, "mp3"),
+        (2.0, 44100, 1, "wav"), (25.0, 32000, 2, "flac"), (4.2, 8000, 1, "wav"),
+    ]
+    out = []
+    for i, (sec, sr, ch, ext) in enumerate(specs):
+        p = root / f"clip{i}.{ext}"
+        write_audio(p, music_like(sec, sr, ch, seed=i), sr)
+        out.append(str(p))
+    (root / "bad.wav").write_text("not audio")
+    sf.write(root / "short.wav", music_like(0.5, 16000, 1).T, 16000)
+    return out + [str(root / "bad.wav"), str(root / "short.wav")]
+
+
+def _by_path(results) -> dict:
+    out = {}
+    for path, r in results:
+        assert path not in out, f"{path} came twice"
+        out[path] = r
+    return out
+
+
+# --------------------------------------------------------------------------- same scores
+
+
+def test_pipeline_matches_detector_score_for_any_batch_size_and_worker_count(det, clips) -> None:
+    ref = {}
+    for p in clips:
+        try:
+            ref[p] = det.score(p)
+        except aiaudio.AudioLoadError as e:
+            ref[p] = e
+    for bs in (1, 7, 64):
+        for jobs in (0, 1, 2):
+            got = _by_path(score_files(det, clips, jobs=jobs, batch_size=bs))
+            assert set(got) == set(clips), (bs, jobs)
+            for p in clips:
+                r, want = got[p], ref[p]
+                if isinstance(want, Exception):
+                    assert type(r) is type(want) and str(r) == str(want), (bs, jobs, p, r)
+                    continue
+                assert isinstance(r, aiaudio.Score), (bs, jobs, p, r)
+                assert abs(r.p_ai - want.p_ai) < 1e-5 and abs(r.logit - want.logit) < 1e-5
+                assert len(r.segments) == len(want.segments)
+                for a, b in zip(r.segments, want.segments):
+                    assert a.start_s == b.start_s and a.end_s == b.end_s and abs(a.p_ai - b.p_ai) < 1e-5
+                assert (r.label, r.flags, r.duration_s, r.path) == (want.label, want.flags, want.duration_s, want.path)
+
+
+def test_thread_backend_and_cues_match(det, clips) -> None:
+    good = clips[:4]
+    ref = {p: det.score(p, cues=True) for p in good}
+    got = _by_path(score_files(det, good, jobs=2, backend="thread", batch_size=5, cues=True))
+    for p in good:
+        assert abs(got[p].p_ai - ref[p].p_ai) < 1e-5
+        assert got[p].cues.keys() == ref[p].cues.keys()
+        for k, v in ref[p].cues.items():
+            assert got[p].cues[k] == pytest.approx(v, rel=1e-9, abs=1e-12, nan_ok=True), k
+
+
+def test_inference_copy_matches_the_plain_model_and_follows_weight_changes(det) -> None:
+    x = music_like(8.0, 16000, 1, seed=3).reshape(4, -1)
+    fast = det.segment_logits(x)
+    with torch.inference_mode():
+        plain = det.model(torch.from_numpy(x)).double().numpy()
+    np.testing.assert_allclose(fast, plain, atol=1e-5)
+    # hooks see every pass: the plain model runs while one is registered
+    seen = []
+    h = det.model.register_forward_hook(lambda m, i, o: seen.append(o.shape[0]))
+    try:
+        det.segment_logits(x, batch_size=3)
+    finally:
+        h.remove()
+    assert seen == [3, 1]
+    # changed weights are picked up
+    w = det.model.cnn.head[-1].bias
+    with torch.no_grad():
+        w += 1.0
+    try:
+        np.testing.assert_allclose(det.segment_logits(x), fast + 1.0, atol=1e-5)
+    finally:
+        with torch.no_grad():
+            w -= 1.0
+
+
+# --------------------------------------------------------------------------- memory and robustness
+
+
+def _noise_wav(path: Path, minutes: int, sr: int = 16000) -> Path:
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", samplerate=sr, channels=1, subtype="PCM_16") as f:
+        for _ in range(minutes * 2):
+            f.write((0.1 * rng.standard_normal(30 * sr)).astype(np.float32))
+    return path
+
+
+def test_long_file_streams_in_bounded_chunks(det, tmp_path: Path) -> None:
+    short, long = _noise_wav(tmp_path / "short.wav", 2), _noise_wav(tmp_path / "long.wav", 10)
+    whole_bytes = 10 * 60 * 16000 * 4  # the long file decoded as float32
+    for jobs in (0, 1):
+        peaks = []
+        for p, minutes in ((short, 2), (long, 10)):
+            stats = PipelineStats()
+            tracemalloc.start()
+            try:
+                (_, r), = list(score_files(det, [p], jobs=jobs, batch_size=4, chunk_segments=3, stats=stats))
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            finally:
+                tracemalloc.stop()
+            assert isinstance(r, aiaudio.Score) and r.duration_s == pytest.approx(minutes * 60)
+            assert len(r.segments) == minutes * 60 // 2 == stats.segments
+            assert stats.max_chunk_segments <= 3
+            assert stats.peak_pending_segments <= 4 + 3 - 1  # one batch plus one chunk
+        # memory in this process does not grow with the file's length (numpy buffers are traced)
+        assert peaks[1] < 1.25 * peaks[0] + 1e6, (jobs, peaks)
+        assert peaks[1] < whole_bytes / 2, (jobs, peaks)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based worker crash simulation")
+def test_a_crashing_decoder_gives_one_error_row_and_the_run_goes_on(det, clips, tmp_path: Path, monkeypatch) -> None:
+    crash = tmp_path / "crash.wav"
+    write_audio(crash, music_like(3.0, 16000, 1), 16000)
+    real = pipeline._model_rate_input
+
+    def exploding(audio, *a, **k):  # a decoder that segfaults on one file
+        if str(audio).endswith("crash.wav"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(audio, *a, **k)
+
+    monkeypatch.setattr(pipeline, "_model_rate_input", exploding)  # workers are forked: they see it
+    paths = clips[:3] + [str(crash)] + clips[3:5]
+    stats = PipelineStats()
+    got = _by_path(score_files(det, paths, jobs=1, stats=stats))
+    assert set(got) == set(paths)
+    assert isinstance(got[str(crash)], DecoderCrashError) and "crash.wav" in str(got[str(crash)])
+    assert all(isinstance(got[p], aiaudio.Score) for p in paths if p != str(crash))
+    assert stats.worker_restarts == 1
+
+
+def test_plan_resources() -> None:
+    assert plan_resources(n_cpus=1) == pipeline.Resources(0, 1)
+    assert plan_resources(n_cpus=2) == pipeline.Resources(1, 1)
+    assert plan_resources(n_cpus=16) == pipeline.Resources(10, 6)
+    assert plan_resources(n_cpus=64).torch_threads == pipeline.MAX_TORCH_THREADS
+    assert plan_resources(jobs=3, torch_threads=2, backend="thread", n_cpus=2) == pipeline.Resources(3, 2, "thread")
+    with pytest.raises(ValueError):
+        plan_resources(jobs=-1)
+    with pytest.raises(ValueError):
+        plan_resources(backend="gpu")
+
+
+# --------------------------------------------------------------------------- resumable output
+
+
+def test_resumable_output_keeps_complete_rows_and_drops_a_torn_one(tmp_path: Path) -> None:
+    cols = ["path", "p_ai", "error"]
+    out = tmp_path / "o.csv"
+    partial = tmp_path / "o.csv.partial"
+    partial.write_text(
+        'path,p_ai,error\n'
+        'a.wav,0.5,\n'
+        '"b\nnewline, and comma.wav",,"bad ""file""\nsecond line"\n'
+        'a.wav,0.7,\n'  # a duplicate never counts twice
+        'c.wav,0.2'  # torn by a kill: no newline
+    )
+    ro = ResumableOutput(out, "csv", cols, resume=True)
+    fh = ro.open()
+    assert ro.done == {"a.wav", "b\nnewline, and comma.wav"} and ro.dropped == 2 and not ro.fresh
+    fh.write("c.wav,0.25,\n")
+    fh.close()
+    ro.finish(order=["c.wav", "a.wav", "b\nnewline, and comma.wav"])
+    assert not partial.exists()
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert [r["path"] for r in rows] == ["c.wav", "a.wav", "b\nnewline, and comma.wav"]
+    assert rows[1]["p_ai"] == "0.5" and rows[2]["error"] == 'bad "file"\nsecond line'
+    # columns of another run: refuse rather than mix
+    partial.write_text("path,p_ai,error,cue_x\n")
+    with pytest.raises(ResumeError):
+        ResumableOutput(out, "csv", cols, resume=True).open()
+    # jsonl: a torn last line is dropped
+    j = tmp_path / "o.jsonl"
+    Path(str(j) + ".partial").write_text('{"path": "a", "p_ai": 0.5}\n{"path": "b", "p_')
+    ro = ResumableOutput(j, "jsonl", cols, resume=True)
+    ro.open().close()
+    assert ro.done == {"a"} and ro.dropped == 1
+
+
+def _run_cli(args: list[str], **kw) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "aiaudio", *args], cwd=REPO, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+    )
+
+
+def _rows(path: Path, fmt: str) -> list[dict]:
+    if fmt == "csv":
+        return list(csv.DictReader(path.open(newline="")))
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _count_rows(path: Path, fmt: str) -> int:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return 0
+    return max(0, text.count("\n") - (fmt == "csv"))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("folder")
+    for i in range(30):
+        write_audio(root / f"song{i:02d}.flac", music_like(6.0, 44100, 2, seed=i), 44100)
+    (root / "broken.wav").write_text("not audio")
+    return root
+
+
+@pytest.mark.parametrize("fmt,sig", [("csv", signal.SIGKILL), ("jsonl", signal.SIGINT)])
+def test_killed_run_resumes_to_exactly_the_rows_of_an_uninterrupted_run(folder, fast_model, tmp_path: Path, fmt, sig) -> None:
+    common = ["--model", str(fast_model), "--batch-size", "1", "--jobs", "1", "--format", fmt, "--no-progress"]
+    ref = tmp_path / f"ref.{fmt}"
+    r = _run_cli(["score", str(folder), "-o", str(ref), *common])
+    _, err = r.communicate(timeout=300)
+    assert r.returncode == 0, err
+
+    out = tmp_path / f"out.{fmt}"
+    partial = Path(str(out) + ".partial")
+    p = _run_cli(["score", str(folder), "-o", str(out), *common])
+    deadline = time.monotonic() + 240
+    while _count_rows(partial, fmt) < 4:  # let some rows land, then interrupt mid-run
+        assert p.poll() is None, "the run ended before it could be interrupted: " + p.stderr.read()
+        assert time.monotonic() < deadline, "no rows appeared"
+        time.sleep(0.002)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=60)
+    assert not out.exists(), "OUT must not exist before the run completes"
+    n_before = _count_rows(partial, fmt)
+    assert 4 <= n_before < 31
+    if sig == signal.SIGINT:
+        assert p.returncode == 130 and "--resume" in err
+    else:
+        assert p.returncode == -signal.SIGKILL
+        # the decode worker does not outlive the killed run
+        time.sleep(1.0)
+        left = [d for d in os.listdir("/proc") if d.isdigit() and _cmdline(d).count(str(out))]
+        assert not left, f"orphan processes: {left}"
+
+    r = _run_cli(["score", str(folder), "-o", str(out), "--resume", *common])
+    _, err = r.communicate(timeout=300)
+    assert r.returncode == 0, err
+    assert "resuming" in err and not partial.exists()
+    got, want = _rows(out, fmt), _rows(ref, fmt)
+    assert len(got) == len({row["path"] for row in got}) == 31  # no duplicates, none lost
+    assert got == want  # same rows, same (input) order, same values
+    assert out.read_bytes() == ref.read_bytes()
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_cli_replaces_a_stale_partial_without_resume_and_writes_input_order(det, fast_model, clips, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "s.csv"
+    Path(str(out) + ".partial").write_text("path,stale\nx,1\n")
+    assert main(["score", *clips, "-o", str(out), "--model", str(fast_model), "--jobs", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "replacing the unfinished" in err
+    rows = _rows(out, "csv")
+    assert [r["path"] for r in rows] == clips  # OUT is in input order, whatever order files finished in
+    assert not Path(str(out) + ".partial").exists()
+    # resuming a finished output adds nothing and changes nothing
+    before = out.read_bytes()
+    assert main(["score", *clips, "-o", str(out), "--model", str(fast_model), "--resume"]) == 0
+    assert out.read_bytes() == before
+    assert main(["score", *clips, "--model", str(fast_model), "--resume"]) == 2  # stdout cannot resume
