@@ -1,0 +1,45 @@
+"""The notebooks in notebooks/ are stored with the outputs of one complete, error-free run.
+
+These checks read the .ipynb files only (no kernel, no extra packages): they fail when a
+notebook was committed unexecuted, half-executed, with an error, out of order, or too large.
+Executing them is `scripts/run_notebooks.sh` (CI runs it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def test_the_three_notebooks_exist() -> None:
+    names = [p.name for p in NOTEBOOKS]
+    for name in ("01_quickstart.ipynb", "02_explain_a_song.ipynb", "03_retrain_on_your_data.ipynb"):
+        assert name in names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_stored_executed_in_order_without_errors(path: Path) -> None:
+    assert path.stat().st_size < 1024 * 1024, "keep each notebook under 1 MiB (smaller figures)"
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert code
+    counts = [c.get("execution_count") for c in code]
+    assert counts == list(range(1, len(code) + 1)), f"not one complete run from a fresh kernel: {counts}"
+    for c in code:
+        for out in c.get("outputs", []):
+            assert out["output_type"] != "error", f"stored error in {path.name}: {out.get('ename')}: {out.get('evalue')}"
+    last = "".join(code[-1]["outputs"][0]["text"]) if code[-1].get("outputs") else ""
+    assert "notebook run time" in last, "the last cell reports the run time"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_says_plainly_when_the_model_is_a_placeholder(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    if "load_detector()" in text or "load_detector(MODEL)" in text:
+        md = " ".join("".join(c["source"]) for c in json.loads(text)["cells"] if c["cell_type"] == "markdown")
+        assert "untrained placeholder" in md
