@@ -22,7 +22,6 @@ Confidence
 from __future__ import annotations
 
 import copy
-import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
