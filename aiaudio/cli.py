@@ -145,6 +145,26 @@ def _error_text(e: BaseException) -> str:
 # --------------------------------------------------------------------------- commands
 
 
+def _load_detector(args: argparse.Namespace, command: str, what: str, batch_size: int | None = None):
+    """Load ``--model`` (or the default) for a command; None (after saying why) when it fails.
+
+    Prints the untrained-model banner once, on standard error, when the model is a placeholder.
+    """
+    from .detector import load_detector
+
+    try:
+        det = load_detector(args.model) if batch_size is None else load_detector(args.model, batch_size=batch_size)
+    except ModelLoadError as e:
+        print(f"aiaudio {command}: {e}", file=sys.stderr)
+        return None
+    if not det.config.trained:
+        print(
+            f"WARNING: aiaudio is using an UNTRAINED placeholder model ({det.version}); {what} meaningless.",
+            file=sys.stderr,
+        )
+    return det
+
+
 def _inputs_or_none(args: argparse.Namespace, command: str) -> list[str] | None:
     """The files to process, or None (after saying why) when there is nothing to run on."""
     if not any(os.path.exists(p) for p in args.paths):
@@ -222,7 +242,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .detector import UntrainedModelWarning, load_detector
+    from .detector import UntrainedModelWarning
     from .pipeline import ResumableOutput, ResumeError
 
     to_stdout = args.output in (None, "-")
@@ -236,17 +256,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     files = _inputs_or_none(args, "score")
     if files is None:
         return 2
-    try:
-        det = load_detector(args.model, batch_size=args.batch_size)
-    except ModelLoadError as e:
-        print(f"aiaudio score: {e}", file=sys.stderr)
+    det = _load_detector(args, "score", "every score below is", batch_size=args.batch_size)
+    if det is None:
         return 1
-    if not det.config.trained:
-        print(
-            "WARNING: aiaudio is using an UNTRAINED placeholder model "
-            f"({det.version}); every score below is meaningless.",
-            file=sys.stderr,
-        )
     fmt = _format_for(args.output, args.format)
     columns = list(SCORE_COLUMNS)
     if args.cues:
@@ -427,23 +439,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from .detector import UntrainedModelWarning, load_detector
+    from .detector import UntrainedModelWarning
     from .explain import explain
 
     if not os.path.exists(args.file):
         print(f"aiaudio explain: no such file: {args.file}", file=sys.stderr)
         return 2
-    try:
-        det = load_detector(args.model)
-    except ModelLoadError as e:
-        print(f"aiaudio explain: {e}", file=sys.stderr)
+    det = _load_detector(args, "explain", "the score and its explanation are")
+    if det is None:
         return 1
-    if not det.config.trained:
-        print(
-            "WARNING: aiaudio is using an UNTRAINED placeholder model "
-            f"({det.version}); the score and its explanation are meaningless.",
-            file=sys.stderr,
-        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UntrainedModelWarning)
@@ -481,13 +485,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     make_plot = None
     if args.make_plots:
-        from .detector import UntrainedModelWarning, load_detector
+        from .detector import UntrainedModelWarning
         from .explain import explain
 
-        try:
-            det = load_detector(args.model)
-        except ModelLoadError as e:
-            print(f"aiaudio report: {e}", file=sys.stderr)
+        det = _load_detector(args, "report", "the explanation plots are")
+        if det is None:
             return 1
 
         def _make_plot(audio: str, png: Path) -> None:
