@@ -68,11 +68,14 @@ class SegmentScore:
         Position of the segment in the input (s).
     p_ai : float
         Calibrated probability that this segment is AI-generated.
+    logit : float
+        The CNN's raw logit for the segment (the song logit is their mean).
     """
 
     start_s: float
     end_s: float
     p_ai: float
+    logit: float = float("nan")
 
 
 @dataclass
@@ -308,6 +311,7 @@ class Detector:
                 start_s=s0 / fe.sample_rate,
                 end_s=min(s0 / fe.sample_rate + seg_len, duration),
                 p_ai=self.calibrate(lg),
+                logit=float(lg),
             )
             for s0, lg in zip(starts, logits)
         ]

@@ -779,37 +779,9 @@ def _quiet_score(det, y: np.ndarray, sr: int):
 
 
 def _score_with_logits(det, y: np.ndarray, sr: int):
-    """``det.score(y, sr)`` plus the segment logits of the very passes that made it.
-
-    The logits are caught on their way out of ``det.segment_logits`` (wrapped on this
-    instance for the duration of the call; a forward hook on the module would do too,
-    but PyTorch computes ~1e-8 differently with a hook registered, and the explanation
-    must reproduce the score exactly).
-    """
-    captured: list[np.ndarray] = []
-    original = det.segment_logits
-
-    def catching(segments: np.ndarray) -> np.ndarray:
-        out = original(segments)
-        captured.append(np.asarray(out, dtype=np.float64).reshape(-1))
-        return out
-
-    det.segment_logits = catching
-    try:
-        s = det.score(y, sr)
-    finally:
-        try:
-            del det.segment_logits
-        except AttributeError:  # pragma: no cover
-            pass
-    logits = np.concatenate(captured) if captured else np.zeros(0)
-    if logits.shape[0] != len(s.segments) or float(np.mean(logits)) != s.logit:
-        # the detector scored in some other way: score the segments again
-        fe = det.config.frontend
-        mono = _mono_at_model_rate(y, sr, fe.sample_rate)
-        starts = segment_starts(mono.shape[0], fe)
-        logits = det.segment_logits(np.stack([_segment_at(mono, s0, fe.segment_samples) for s0 in starts]))
-    return s, logits
+    """``det.score(y, sr)`` and the raw logits of its segments (carried by the score itself)."""
+    s = _quiet_score(det, y, sr)
+    return s, np.array([g.logit for g in s.segments], dtype=np.float64)
 
 
 def _inference_parts(det) -> tuple[torch.nn.Module, torch.nn.Module]:
