@@ -154,11 +154,13 @@ def test_score_fields_and_consistency(detector: aiaudio.Detector, quiet_untraine
     # 4 s segments, 4 s apart, plus one covering the tail
     assert [round(g.start_s, 3) for g in s.segments] == [0.0, 4.0, 6.0]
     assert s.segments[-1].end_s == pytest.approx(10.0)
-    # song score = calibration of the mean segment logit
-    seg_logits = [math.log(g.p_ai / (1 - g.p_ai)) for g in s.segments]  # calibration is the identity here
-    assert detector.config.calibration == Calibration(1.0, 0.0)
-    assert s.p_ai == pytest.approx(1 / (1 + math.exp(-np.mean(seg_logits))), abs=1e-9)
-    assert s.logit == pytest.approx(np.mean(seg_logits), abs=1e-6)
+    # song score = calibration of the mean segment logit; each segment's p_ai is its own logit calibrated
+    seg_logits = [g.logit for g in s.segments]
+    assert s.logit == pytest.approx(np.mean(seg_logits), abs=1e-12)
+    cal = detector.config.calibration
+    assert s.p_ai == pytest.approx(1 / (1 + math.exp(-(cal.a * np.mean(seg_logits) + cal.b))), abs=1e-9)
+    for g in s.segments:
+        assert g.p_ai == pytest.approx(detector.calibrate(g.logit), abs=1e-12)
     d = s.to_dict()
     json.dumps(d)
     assert set(d) >= {"p_ai", "label", "confidence", "segments", "cues", "model_version", "duration_s", "flags"}
