@@ -242,15 +242,14 @@ def evaluate(
         m = np.array([it.label == 1 and it.generator == gen for it in items])
         r = binary_metrics(labels[m | human_mask], p0[m | human_mask], t)
         gen_rows.append({"generator": gen, "n": int(m.sum()), "auc_vs_all_human": r["auc"], "detection_rate": r["tpr_ai"], "mean_p_ai": float(np.nanmean(p0[m]))})
-    # per source: detection (AI) or false-positive (human) rate
+    # per source and label (a source can hold both: human tracks and their AI twins):
+    # detection rate for AI, false-positive rate for human
     src_rows = []
-    for src in sorted({it.source for it in items}):
-        m = np.array([it.source == src for it in items])
-        lab = labels[m]
+    for src, lab in sorted({(it.source, it.label) for it in items}, key=lambda k: (k[0], -k[1])):
+        m = np.array([it.source == src and it.label == lab for it in items])
         ps = p0[m]
-        is_ai = bool(lab.mean() > 0.5)
         rate = float(np.nanmean(ps >= t)) if np.isfinite(ps).any() else float("nan")
-        src_rows.append({"source": src, "label": "ai" if is_ai else "human", "n": int(m.sum()), "flagged_ai": rate, "mean_p_ai": float(np.nanmean(ps))})
+        src_rows.append({"source": src, "label": "ai" if lab == 1 else "human", "n": int(m.sum()), "flagged_ai": rate, "mean_p_ai": float(np.nanmean(ps))})
     rob_rows = []
     for cond, r in per_condition.items():
         rob_rows.append(

@@ -148,6 +148,7 @@ def test_tiny_model_learns_the_upsampler_images(trained, tmp_path: Path) -> None
         assert (tmp_path / "eval" / name).stat().st_size > 100, name
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["per_generator"][0]["generator"] == "upsampler"
+    assert {(r["source"], r["label"]) for r in saved["per_source"]} == {("synth", "human"), ("upsampler", "ai")}
 
 
 def test_calibrate_on_human_sets_the_threshold(trained, tmp_path: Path) -> None:
