@@ -52,7 +52,7 @@ import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -711,24 +711,22 @@ def prepare(
     bar = tqdm(total=len(units), initial=len(units) - len(todo), unit="excerpt", disable=not progress,
                mininterval=1.0 if sys.stderr.isatty() else 30.0, dynamic_ncols=True)
     try:
-        if jobs <= 1:
-            results: Iterable = (_safe(process_unit, u, str(out), decoders) for u in todo)
-            for i, res in enumerate(results):
-                record(res)
-                _tick(bar, res, timing)
-                if (i + 1) % manifest_every == 0:
-                    write_manifest(out, unit_rows(out, units, decoders) + extra)
-                save_state(out, state)
-        else:
+        def results() -> Iterator:
+            if jobs <= 1:
+                for u in todo:
+                    yield _safe(process_unit, u, str(out), decoders)
+                return
             with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker) as ex:
                 futs = [ex.submit(_safe, process_unit, u, str(out), decoders) for u in todo]
-                for i, f in enumerate(as_completed(futs)):
-                    res = f.result()
-                    record(res)
-                    _tick(bar, res, timing)
-                    if (i + 1) % manifest_every == 0:
-                        write_manifest(out, unit_rows(out, units, decoders) + extra)
-                    save_state(out, state)
+                for f in as_completed(futs):
+                    yield f.result()
+
+        for i, res in enumerate(results()):
+            record(res)
+            _tick(bar, res, timing)
+            if (i + 1) % manifest_every == 0:
+                write_manifest(out, unit_rows(out, units, decoders) + extra)
+            save_state(out, state)
     finally:
         bar.close()
         rows = unit_rows(out, units, decoders)
