@@ -42,17 +42,23 @@ def expected_calibration_error(labels: np.ndarray, p: np.ndarray, n_bins: int = 
     Uses ``n_bins`` equal-width bins of the predicted probability of the positive
     class (AI); in each bin it compares the mean prediction with the share of AI songs.
     """
-    labels = np.asarray(labels, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
     if p.size == 0:
         return float("nan")
+    mean_p, share_ai, counts = _reliability_bins(labels, p, n_bins)
+    return float(np.sum(counts / p.size * np.abs(share_ai - mean_p)))
+
+
+def _reliability_bins(labels: np.ndarray, p: np.ndarray, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean prediction, share of AI songs and count in each non-empty equal-width bin of ``p``."""
+    labels = np.asarray(labels, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
     bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        m = bins == b
-        if m.any():
-            ece += m.mean() * abs(labels[m].mean() - p[m].mean())
-    return float(ece)
+    rows = [(p[bins == b].mean(), labels[bins == b].mean(), int((bins == b).sum())) for b in range(n_bins) if (bins == b).any()]
+    if not rows:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)
+    mean_p, share_ai, counts = (np.array(c) for c in zip(*rows))
+    return mean_p, share_ai, counts
 
 
 def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -148,14 +154,7 @@ def _plots(out: Path, labels: np.ndarray, p: np.ndarray, threshold: float, title
     made.append("hist.png")
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     edges = np.linspace(0, 1, 11)
-    idx = np.minimum((s * 10).astype(int), 9)
-    xs, ys, ns = [], [], []
-    for b in range(10):
-        m = idx == b
-        if m.any():
-            xs.append(s[m].mean())
-            ys.append(y[m].mean())
-            ns.append(int(m.sum()))
+    xs, ys, ns = _reliability_bins(y, s, 10)
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=1)
     ax.plot(xs, ys, marker="o")
     for x_, y_, n_ in zip(xs, ys, ns):
