@@ -1,10 +1,11 @@
-"""Write the untrained placeholder model to models/default/ (seeded, reproducible).
+"""Write an untrained placeholder model (random weights) to OUT_DIR, seeded and reproducible.
 
 The placeholder has the real architecture and front end with random weights and
-``"trained": false`` in its config, so loading and scoring can be built and tested
-before a trained model ships. Scoring with it warns loudly.
+``"trained": false`` in its config. Scoring with it warns loudly
+(``UntrainedModelWarning``) and flags each score ``untrained_model``; the tests use it to
+check that, and it lets a new architecture be wired up before it is trained.
 
-    python scripts/make_placeholder_model.py [OUT_DIR]
+    python scripts/make_placeholder_model.py [OUT_DIR]    # default: models/placeholder
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import torch
 from aiaudio.model import AIMusicNet, ModelConfig, save_model
 
 
-def main(out: str = "models/default") -> None:
+def main(out: str = "models/placeholder") -> None:
     torch.manual_seed(0)
     cfg = ModelConfig(
         name="placeholder",

@@ -6,6 +6,8 @@ import json
 import math
 import pickle
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -23,6 +25,8 @@ from aiaudio.frontend import Frontend, FrontendConfig, iter_segments, segment_au
 from aiaudio.model import AIMusicNet, Calibration, ModelConfig, load_model, save_model
 
 from conftest import music_like
+
+REPO = Path(__file__).resolve().parents[1]
 
 # ------------------------------------------------------------------ front end
 
@@ -139,6 +143,26 @@ def test_shipped_default_model_is_honestly_marked() -> None:
         with pytest.warns(aiaudio.UntrainedModelWarning, match="UNTRAINED"):
             s = det.score(music_like(3.0, 16000, 1), sr=16000)
         assert "untrained_model" in s.flags
+    else:  # a trained model scores silently, and its card says what it was trained and measured on
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", aiaudio.UntrainedModelWarning)
+            s = det.score(music_like(3.0, 16000, 1), sr=16000)
+        assert "untrained_model" not in s.flags
+        card = (default_model_dir() / "MODEL_CARD.md").read_text()
+        assert "placeholder" not in card.lower().split("\n")[0]
+        assert cfg["info"]["training"] and 0.0 < cfg["threshold"] < 1.0
+        assert cfg["uncertain_low"] <= cfg["threshold"] <= cfg["uncertain_high"]
+
+
+def test_placeholder_model_warns(tmp_path: Path) -> None:
+    """A model marked ``"trained": false`` warns on every use and flags its scores."""
+    d = tmp_path / "placeholder"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "make_placeholder_model.py"), str(d)], check=True, capture_output=True)
+    det = aiaudio.load_detector(d)
+    assert not det.config.trained
+    with pytest.warns(aiaudio.UntrainedModelWarning, match="UNTRAINED"):
+        s = det.score(music_like(3.0, 16000, 1), sr=16000)
+    assert "untrained_model" in s.flags
 
 
 # ------------------------------------------------------------------ scoring

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+DEFAULT_MODEL_CONFIG = REPO / "models" / "default" / "config.json"
 
 
 def test_the_three_notebooks_exist() -> None:
@@ -38,8 +40,20 @@ def test_notebook_is_stored_executed_in_order_without_errors(path: Path) -> None
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_says_plainly_when_the_model_is_a_placeholder(path: Path) -> None:
+def test_notebook_describes_the_default_model_truthfully(path: Path) -> None:
+    """A notebook that loads a detector says what the shipped default model is.
+
+    Untrained (``"trained": false``): its text says plainly that the model is an untrained
+    placeholder. Trained: its text must not say so, and sends the reader to the model card
+    for what the model was trained on and how well it does.
+    """
     text = path.read_text(encoding="utf-8")
-    if "load_detector()" in text or "load_detector(MODEL)" in text:
-        md = " ".join("".join(c["source"]) for c in json.loads(text)["cells"] if c["cell_type"] == "markdown")
+    if "load_detector()" not in text and "load_detector(MODEL)" not in text:
+        return
+    md = " ".join("".join(c["source"]) for c in json.loads(text)["cells"] if c["cell_type"] == "markdown")
+    trained = json.loads(DEFAULT_MODEL_CONFIG.read_text(encoding="utf-8"))["trained"]
+    if not trained:
         assert "untrained placeholder" in md
+    else:
+        assert "untrained placeholder" not in md.lower(), "the default model is trained: do not call it a placeholder"
+        assert "MODEL_CARD.md" in md, "point the reader at models/default/MODEL_CARD.md"
