@@ -114,6 +114,11 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _fmt_p(v: float) -> str:
+    """A probability for scores.csv: 6 decimals, so that rates at the threshold can be recomputed."""
+    return "n/a" if math.isnan(v) else f"{v:.6f}"
+
+
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
@@ -282,7 +287,7 @@ def evaluate(
     with (out / "scores.csv").open("w") as fh:
         fh.write("path,label,generator,source," + ",".join(f"p_ai_{c}" for c in conditions) + "\n")
         for i, it in enumerate(items):
-            fh.write(",".join([f'"{it.path}"', str(it.label), it.generator, it.source] + [_fmt(float(p_by_cond[c][i])) for c in conditions]) + "\n")
+            fh.write(",".join([f'"{it.path}"', str(it.label), it.generator, it.source] + [_fmt_p(float(p_by_cond[c][i])) for c in conditions]) + "\n")
     report = [
         f"# Evaluation of {metrics['model_version']}",
         "",

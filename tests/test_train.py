@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -121,7 +122,6 @@ def test_training_writes_a_complete_calibrated_model(trained) -> None:
     assert 0 <= cfg.uncertain_low <= cfg.threshold <= cfg.uncertain_high <= 1
     assert [h["epoch"] for h in cfg.info["history"]] == [1, 2, 3]
     # splits are by group: no file name (group) in two splits
-    import csv
 
     groups = {}
     for split in ("train", "val", "test"):
@@ -149,6 +149,12 @@ def test_tiny_model_learns_the_upsampler_images(trained, tmp_path: Path) -> None
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert saved["per_generator"][0]["generator"] == "upsampler"
     assert {(r["source"], r["label"]) for r in saved["per_source"]} == {("synth", "human"), ("upsampler", "ai")}
+    # scores.csv keeps enough digits to recompute the rates at the threshold (bandwidth_check.py does)
+    rows = list(csv.DictReader((tmp_path / "eval" / "scores.csv").open()))
+    p = np.array([float(r["p_ai_gain_-10db"]) for r in rows])
+    human = np.array([r["label"] == "0" for r in rows])
+    assert float((p[~human] >= saved["threshold"]).mean()) == pytest.approx(saved["robustness"][1]["tpr_ai"])
+    assert float((p[human] >= saved["threshold"]).mean()) == pytest.approx(saved["robustness"][1]["fpr_human"])
 
 
 def test_calibrate_on_human_sets_the_threshold(trained, tmp_path: Path) -> None:
