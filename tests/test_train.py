@@ -122,7 +122,6 @@ def test_training_writes_a_complete_calibrated_model(trained) -> None:
     assert 0 <= cfg.uncertain_low <= cfg.threshold <= cfg.uncertain_high <= 1
     assert [h["epoch"] for h in cfg.info["history"]] == [1, 2, 3]
     # splits are by group: no file name (group) in two splits
-
     groups = {}
     for split in ("train", "val", "test"):
         rows = list(csv.DictReader((model / "splits" / f"{split}.csv").open()))
