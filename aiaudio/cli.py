@@ -284,7 +284,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         todo = [f for f in files if f not in out.done]
     kept = len(files) - len(todo)
     progress = not args.no_progress and sys.stderr.isatty()
-    n_err = n_new = 0
+    n_err = n_new = n_dec = 0
     interrupted: KeyboardInterrupt | None = None
     try:
         old_term = signal.signal(signal.SIGTERM, _raise_terminated)
@@ -302,6 +302,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                 writer.write(row)
                 n_new += 1
                 n_err += bool(row.get("error"))
+                n_dec += "decoder_messages" in (row.get("flags") or ())
     except KeyboardInterrupt as e:
         interrupted = e
     finally:
@@ -327,8 +328,9 @@ def cmd_score(args: argparse.Namespace) -> int:
             return 1
     where = f" -> {args.output}" if out is not None else ""
     earlier = f" ({kept} kept from the earlier run)" if kept else ""
+    damaged = f", {n_dec} with decoder messages (flag decoder_messages)" if n_dec else ""
     print(
-        f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{earlier}{where}",
+        f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}",
         file=sys.stderr,
     )
     return 0

@@ -98,13 +98,17 @@ class Score:
         Interpretable cues (:func:`aiaudio.cues.extract_cues`) when asked for, else empty.
     flags : list of str
         Conditions that weaken the verdict: ``"silent"``, ``"shorter_than_segment"``,
-        ``"untrained_model"``.
+        ``"untrained_model"``; and ``"decoder_messages"`` when the decoding library
+        reported damage while reading the file (see ``decoder_log``).
     model_version : str
         ``name@version`` of the model that scored.
     path : str or None
         The input file, when a file was scored.
     logit : float
         The song logit: mean of the raw segment logits, before calibration.
+    decoder_log : str
+        What the decoding library (libmpg123, FFmpeg) printed while reading the file, when
+        folder scoring decoded it in a worker process (at most 2000 characters); else empty.
     """
 
     p_ai: float
@@ -117,6 +121,7 @@ class Score:
     model_version: str = ""
     path: str | None = None
     logit: float = float("nan")
+    decoder_log: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary of every field."""

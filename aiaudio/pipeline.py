@@ -231,21 +231,70 @@ def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_se
         yield ("err", idx, e)
 
 
-def _worker_loop(task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int) -> None:
-    """Decode the files named on ``task_conn`` until ``None`` (or the pipe closes)."""
+#: Longest decoder log kept per file (characters).
+_MAX_DECODER_LOG = 2000
+
+
+class _StderrCapture:
+    """Catch what C libraries (libmpg123, FFmpeg) write to file descriptor 2, one file at a time.
+
+    Used only in decode worker *processes*: file descriptor 2 belongs to the whole process,
+    so a thread worker must not redirect it. A damaged MP3 frame makes libmpg123 print
+    lines such as ``part2_3_length ... too large``; instead of reaching the terminal
+    unattributed, they travel with that file's result (flag ``decoder_messages``).
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._file = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._file.fileno(), 2)
+
+    def take(self) -> str:
+        """What was written since the last call (at most :data:`_MAX_DECODER_LOG` characters)."""
+        sys.stderr.flush()
+        self._file.seek(0)
+        text = self._file.read(_MAX_DECODER_LOG * 4).decode("utf-8", "replace")
+        self._file.seek(0)
+        self._file.truncate()
+        return text.strip()[:_MAX_DECODER_LOG]
+
+    def close(self) -> None:
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.close()
+
+
+def _worker_loop(
+    task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int, capture: bool = False
+) -> None:
+    """Decode the files named on ``task_conn`` until ``None`` (or the pipe closes).
+
+    With ``capture``, what the decoding libraries print to standard error while a file is
+    decoded is attached to that file's ``end`` message instead of reaching the terminal.
+    """
+    cap = _StderrCapture() if capture else None
     try:
         while True:
             task = task_conn.recv()
             if task is None:
                 break
             idx, path = task
+            if cap is not None:
+                cap.take()  # drop anything printed between files
             for msg in _file_messages(idx, path, fe, cues, chunk_segments):
                 if msg[0] == "err":
                     msg = ("err", idx, _portable(msg[2]))
+                elif msg[0] == "end":
+                    msg = (*msg, cap.take() if cap is not None else "")
                 result_conn.send(msg)
         result_conn.send(("bye",))
     except (EOFError, OSError):  # the main process went away or closed the run
         pass
+    finally:
+        if cap is not None:
+            cap.close()
 
 
 #: Main-process ends of worker pipes; a forked worker closes its copies first thing, so
@@ -270,7 +319,7 @@ def _process_main(task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bo
             pass
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    _worker_loop(task_conn, result_conn, fe, cues, chunk_segments)
+    _worker_loop(task_conn, result_conn, fe, cues, chunk_segments, capture=True)
 
 
 def _portable(e: BaseException) -> BaseException:
@@ -317,11 +366,13 @@ class _Worker:
         self.results = r_recv
 
     def send(self, task: tuple[int, str] | None) -> None:
-        self.tasks.send(task)
+        # Book the file first: if the worker has just died, the send fails (BrokenPipeError),
+        # and a file booked to it is put back in line when it is retired, not lost.
         if task is None:
             self.closed_tasks = True
         else:
             self.assigned.append(task[0])
+        self.tasks.send(task)
 
     @property
     def exitcode(self) -> int | None:
@@ -381,6 +432,7 @@ class _FileState:
     total: int = 0
     sumsq: float = 0.0
     cues: dict[str, float] = field(default_factory=dict)
+    decoder_log: str = ""
 
 
 class _TorchThreads:
@@ -507,6 +559,9 @@ def _run(
         except Exception as e:  # pragma: no cover - defensive: one file never stops the run
             out.append((f.path, e))
         else:
+            if f.decoder_log:
+                s.flags.append("decoder_messages")
+                s.decoder_log = f.decoder_log
             out.append((f.path, s))
         finished += 1
 
@@ -546,11 +601,12 @@ def _run(
             while len(batch_x) >= bs:
                 run_batch(bs)
         elif kind == "end":
-            _, idx, total, sumsq, cue_values = msg
+            _, idx, total, sumsq, cue_values, *log = msg
             f = files.get(idx)
             if f is None:
                 return
             f.ended, f.total, f.sumsq, f.cues = True, int(total), float(sumsq), dict(cue_values)
+            f.decoder_log = log[0] if log else ""
             maybe_finish(idx)
         elif kind == "err":
             _, idx, e = msg

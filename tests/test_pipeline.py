@@ -194,6 +194,35 @@ def test_a_crashing_decoder_gives_one_error_row_and_the_run_goes_on(det, clips, 
     assert stats.worker_restarts == 1
 
 
+def test_what_a_decoder_prints_travels_with_its_file(det, clips, tmp_path: Path, monkeypatch, capfd) -> None:
+    """A C library complaining on file descriptor 2 (as libmpg123 does about a damaged MP3
+    frame) flags that file's score instead of reaching the terminal unattributed."""
+    noisy = tmp_path / "noisy.wav"
+    write_audio(noisy, music_like(3.0, 16000, 1), 16000)
+    real = pipeline._model_rate_input
+
+    def complaining(audio, *a, **k):
+        if str(audio).endswith("noisy.wav"):
+            os.write(2, b"[layer3.c] error: part2_3_length too large\n")  # straight to fd 2, like C code
+        return real(audio, *a, **k)
+
+    monkeypatch.setattr(pipeline, "_model_rate_input", complaining)  # workers are forked: they see it
+    paths = clips[:2] + [str(noisy)] + clips[2:4]
+    expected = _by_path(score_files(det, paths, jobs=0))  # in-process reference scores
+    capfd.readouterr()
+    got = _by_path(score_files(det, paths, jobs=1))
+    assert "part2_3_length" not in capfd.readouterr().err
+    s = got[str(noisy)]
+    assert s.flags == ["decoder_messages"] and "part2_3_length too large" in s.decoder_log
+    assert s.p_ai == pytest.approx(expected[str(noisy)].p_ai, abs=1e-9)  # the score itself is unchanged
+    for p in paths:
+        if p != str(noisy) and isinstance(got[p], aiaudio.Score):
+            assert "decoder_messages" not in got[p].flags and got[p].decoder_log == ""
+    sys.stderr.write("")  # the main process's standard error still works
+    os.write(2, b"after\n")
+    assert "after" in capfd.readouterr().err
+
+
 def test_plan_resources() -> None:
     assert plan_resources(n_cpus=1) == pipeline.Resources(0, 1)
     assert plan_resources(n_cpus=2) == pipeline.Resources(1, 1)
