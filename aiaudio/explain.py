@@ -1190,18 +1190,16 @@ def _summary(ex: Explanation) -> str:
             bits.append(", ".join(_SHORT_OP[e.name] for e in small) + f" changed it by less than {SMALL_EFFECT}")
         s.append(txt + "; ".join(bits) + ".")
         notes = []
-        try:
-            el = ex.effect("loudness")
-            if el.measured and abs(el.delta_p_ai) < 1e-3:
-                notes.append("the model normalises gain, so loudness itself has no effect (measured)")
-        except KeyError:
-            pass
-        try:
-            es = ex.effect("stereo")
-            if es.measured and abs(es.delta_p_ai) < 1e-6:
-                notes.append("the model hears a mono down-mix, so the stereo image has no effect (measured)")
-        except KeyError:
-            pass
+        for name, tol, note in (
+            ("loudness", 1e-3, "the model normalises gain, so loudness itself has no effect (measured)"),
+            ("stereo", 1e-6, "the model hears a mono down-mix, so the stereo image has no effect (measured)"),
+        ):
+            try:
+                e = ex.effect(name)
+            except KeyError:
+                continue
+            if e.measured and abs(e.delta_p_ai) < tol:
+                notes.append(note)
         if notes:
             s.append(notes[0][0].upper() + notes[0][1:] + ("; " + "; ".join(notes[1:]) if notes[1:] else "") + ".")
     nm = [e for e in ex.effects if not e.measured]
