@@ -10,7 +10,7 @@ The public API is what this module exports; everything else is an implementation
 from ._version import __version__
 from .audio import audio_info, load_audio, stream_audio
 from .detector import Detector, Score, SegmentScore, UntrainedModelWarning, explain, load_detector, score
-from .errors import AiaudioError, AudioLoadError, ClipTooShortError, ModelLoadError
+from .errors import AiaudioError, AudioLoadError, ClipTooShortError, MissingDependencyError, ModelLoadError
 
 __all__ = [
     "__version__",
@@ -29,6 +29,7 @@ __all__ = [
     "AudioLoadError",
     "ClipTooShortError",
     "ModelLoadError",
+    "MissingDependencyError",
 ]
 
 

@@ -513,6 +513,28 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_onnx(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    det = _load_detector(args, "export-onnx", "the exported model's scores are")
+    if det is None:
+        return 1
+    try:
+        out = export_onnx(det, path=args.output, opset=args.opset)
+    except ValueError as e:  # an unsupported --opset
+        print(f"aiaudio export-onnx: {e}", file=sys.stderr)
+        return 2
+    except AiaudioError as e:
+        print(f"aiaudio export-onnx: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"aiaudio export-onnx: cannot write {args.output}: {e}", file=sys.stderr)
+        return 1
+    size_kb = out.stat().st_size / 1000
+    print(f"aiaudio export-onnx: wrote {out} ({det.version}, {size_kb:.0f} kB)", file=sys.stderr)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -652,6 +674,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", metavar="DIR", help="model for --make-plots (default: the shipped model)")
     p.add_argument("--title", help="page title")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "export-onnx",
+        help="write the model as one ONNX file, for onnxruntime and other tools",
+        description=(
+            "Export the whole model, STFT front end included, to one ONNX file: input 'segments' "
+            "float32 (batch, segment samples) of mono audio at the model rate, output 'logits' "
+            "float32 (batch,). The file's metadata hold the model config and how to turn segment "
+            'logits into a song p_ai and label. Needs pip install "aiaudio[onnx]".'
+        ),
+    )
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the .onnx file to write")
+    p.add_argument("-m", "--model", metavar="DIR", help="model directory (default: the shipped default model)")
+    p.add_argument("--opset", type=int, metavar="N", help="ONNX opset, 18 or later (default: the exporter's)")
+    p.set_defaults(func=cmd_export_onnx)
     return parser
 
 

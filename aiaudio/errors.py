@@ -5,7 +5,7 @@ Every error message names the thing that failed and says what to do about it.
 
 from __future__ import annotations
 
-__all__ = ["AiaudioError", "AudioLoadError", "ClipTooShortError", "ModelLoadError"]
+__all__ = ["AiaudioError", "AudioLoadError", "ClipTooShortError", "MissingDependencyError", "ModelLoadError"]
 
 
 class AiaudioError(Exception):
@@ -39,3 +39,11 @@ class ClipTooShortError(AudioLoadError):
 
 class ModelLoadError(AiaudioError, RuntimeError):
     """A model directory or file is missing, malformed, or of an unsupported version."""
+
+
+class MissingDependencyError(AiaudioError, ImportError):
+    """An optional feature needs packages that are not installed.
+
+    The message names the missing packages and the ``pip install`` command (the
+    package's optional extra) that adds them.
+    """

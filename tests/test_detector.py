@@ -212,6 +212,18 @@ def test_scores_deterministic_across_runs_and_batch_sizes(detector: aiaudio.Dete
         np.testing.assert_allclose([g.p_ai for g in other.segments], [g.p_ai for g in ref.segments], atol=1e-5)
 
 
+@pytest.mark.parametrize("n", [1, 4, 5, 11])
+def test_inference_copy_gives_the_plain_models_logits(detector: aiaudio.Detector, n: int) -> None:
+    """The tuned CPU copy (folded batch norms, channels-last, front end in chunks) changes no logit."""
+    fe = detector.config.frontend
+    segs = np.stack([music_like(fe.segment_s, fe.sample_rate, 1, seed).reshape(-1) for seed in range(n)]).astype(np.float32)
+    fast = detector.segment_logits(segs, batch_size=n)
+    with torch.inference_mode():
+        plain = detector.model(torch.from_numpy(segs)).double().numpy()
+    assert detector._inference_net() is not detector.model
+    np.testing.assert_allclose(fast, plain, atol=1e-5, rtol=0)
+
+
 def test_label_and_confidence_rules(detector: aiaudio.Detector) -> None:
     c = detector.config
     t, lo, hi = c.threshold, c.uncertain_low, c.uncertain_high
