@@ -89,7 +89,8 @@ CHUNK_SEGMENTS = 8
 #: Files handed to each worker ahead of time, so it never waits for the main process.
 PREFETCH = 2
 #: Share of the cores given to CNN inference when the cores are split automatically
-#: (measured: the CNN costs about as much as decoding an MP3 and resampling it).
+#: (measured with the default model: the STFT and CNN cost about 0.4 of decoding an MP3
+#: and resampling it, per second of audio).
 CNN_SHARE = 0.4
 #: Most torch threads chosen automatically (intra-op scaling of this small CNN flattens out).
 MAX_TORCH_THREADS = 8
@@ -140,10 +141,13 @@ def plan_resources(
 ) -> Resources:
     """Split the cores between decode workers and CNN threads.
 
-    With ``n`` usable cores, the CNN gets ``round(0.4 n)`` threads (at least 1, at most 8)
-    and decoding the rest (at least 1 worker when ``n >= 2``): 1 + 1 on 2 cores, 2 + 2 on 4,
-    5 decode workers + 3 CNN threads on 8, 10 + 6 on 16, 24 + 8 on 32. One core: decoding
-    in the main thread.
+    With ``n`` usable cores, the CNN gets ``t = round(0.4 n)`` threads (at least 1, at most 8)
+    and decoding ``n - t + 1`` worker processes: one core is shared by the CNN and a decoder,
+    because the CNN waits for audio part of the time and a decoder waits whenever the CNN is
+    behind (a worker holds at most one message in flight). 2 decode workers + 1 CNN thread on
+    2 cores, 3 + 2 on 4, 6 + 3 on 8, 11 + 6 on 16, 25 + 8 on 32. One core: decoding in the
+    main thread. On 2 cores (``benchmarks/bench_scoring.py --sweep``) 2 workers + 1 thread
+    score a folder 10-20% faster than 1 + 1, which leaves the CNN waiting for audio.
 
     Parameters
     ----------
@@ -169,7 +173,7 @@ def plan_resources(
         raise ValueError(f"torch_threads must be >= 1, got {torch_threads}")
     tt = int(torch_threads) if torch_threads else max(1, min(MAX_TORCH_THREADS, round(CNN_SHARE * n)))
     if jobs is None:
-        jobs = 0 if n <= 1 else max(1, n - tt)
+        jobs = 0 if n <= 1 else max(1, n - tt + 1)
     return Resources(decode_workers=int(jobs), torch_threads=tt, backend=backend)
 
 

@@ -225,8 +225,8 @@ def test_what_a_decoder_prints_travels_with_its_file(det, clips, tmp_path: Path,
 
 def test_plan_resources() -> None:
     assert plan_resources(n_cpus=1) == pipeline.Resources(0, 1)
-    assert plan_resources(n_cpus=2) == pipeline.Resources(1, 1)
-    assert plan_resources(n_cpus=16) == pipeline.Resources(10, 6)
+    assert plan_resources(n_cpus=2) == pipeline.Resources(2, 1)
+    assert plan_resources(n_cpus=16) == pipeline.Resources(11, 6)
     assert plan_resources(n_cpus=64).torch_threads == pipeline.MAX_TORCH_THREADS
     assert plan_resources(jobs=3, torch_threads=2, backend="thread", n_cpus=2) == pipeline.Resources(3, 2, "thread")
     with pytest.raises(ValueError):
