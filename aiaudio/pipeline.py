@@ -242,10 +242,12 @@ _MAX_DECODER_LOG = 2000
 class _StderrCapture:
     """Catch what C libraries (libmpg123, FFmpeg) write to file descriptor 2, one file at a time.
 
-    Used only in decode worker *processes*: file descriptor 2 belongs to the whole process,
-    so a thread worker must not redirect it. A damaged MP3 frame makes libmpg123 print
-    lines such as ``part2_3_length ... too large``; instead of reaching the terminal
-    unattributed, they travel with that file's result (flag ``decoder_messages``).
+    A damaged MP3 frame makes libmpg123 print lines such as ``part2_3_length ... too
+    large``; instead of reaching the terminal unattributed, they travel with that file's
+    result (flag ``decoder_messages``). File descriptor 2 belongs to the whole process: a
+    decode worker *process*, or the main process when it decodes itself (``jobs=0``),
+    redirects it only while it decodes (:func:`_captured_messages`), so that whatever else
+    it writes (the progress bar) still shows; thread workers never touch it.
     """
 
     def __init__(self) -> None:
@@ -253,7 +255,21 @@ class _StderrCapture:
 
         self._file = tempfile.TemporaryFile()
         self._saved = os.dup(2)
-        os.dup2(self._file.fileno(), 2)
+        self._active = False  # created paused
+
+    def resume(self) -> None:
+        """Send file descriptor 2 to the capture file."""
+        if not self._active:
+            sys.stderr.flush()
+            os.dup2(self._file.fileno(), 2)
+            self._active = True
+
+    def pause(self) -> None:
+        """Give file descriptor 2 back to where it pointed before."""
+        if self._active:
+            sys.stderr.flush()
+            os.dup2(self._saved, 2)
+            self._active = False
 
     def take(self) -> str:
         """What was written since the last call (at most :data:`_MAX_DECODER_LOG` characters)."""
@@ -265,9 +281,29 @@ class _StderrCapture:
         return text.strip()[:_MAX_DECODER_LOG]
 
     def close(self) -> None:
-        os.dup2(self._saved, 2)
+        self.pause()
         os.close(self._saved)
         self._file.close()
+
+
+def _captured_messages(messages: Iterator[tuple], cap: _StderrCapture) -> Iterator[tuple]:
+    """The messages of one file, decoded with file descriptor 2 captured; its log joins ``end``.
+
+    The capture is paused whenever a message is handed on, so whatever the consumer writes
+    (a progress bar) reaches the terminal.
+    """
+    cap.take()  # drop anything printed between files
+    while True:
+        cap.resume()
+        try:
+            msg = next(messages)
+        except StopIteration:
+            return
+        finally:
+            cap.pause()
+        if msg[0] == "end":
+            msg = (*msg, cap.take())
+        yield msg
 
 
 def _worker_loop(
@@ -285,13 +321,12 @@ def _worker_loop(
             if task is None:
                 break
             idx, path = task
-            if cap is not None:
-                cap.take()  # drop anything printed between files
-            for msg in _file_messages(idx, path, fe, cues, chunk_segments):
+            msgs = _file_messages(idx, path, fe, cues, chunk_segments)
+            for msg in msgs if cap is None else _captured_messages(msgs, cap):
                 if msg[0] == "err":
                     msg = ("err", idx, _portable(msg[2]))
-                elif msg[0] == "end":
-                    msg = (*msg, cap.take() if cap is not None else "")
+                elif msg[0] == "end" and cap is None:
+                    msg = (*msg, "")
                 result_conn.send(msg)
         result_conn.send(("bye",))
     except (EOFError, OSError):  # the main process went away or closed the run
@@ -624,14 +659,18 @@ def _run(
 
     with _TorchThreads(res.torch_threads):
         if res.decode_workers == 0:
-            for idx in range(n):
-                files[idx] = _FileState(paths[idx])
-                for msg in _file_messages(idx, paths[idx], fe, cues, chunk_segments):
-                    handle(msg)
+            cap = _StderrCapture()
+            try:
+                for idx in range(n):
+                    files[idx] = _FileState(paths[idx])
+                    for msg in _captured_messages(_file_messages(idx, paths[idx], fe, cues, chunk_segments), cap):
+                        handle(msg)
+                        yield from drain_out()
+                while batch_x:
+                    run_batch(min(bs, len(batch_x)))
                     yield from drain_out()
-            while batch_x:
-                run_batch(min(bs, len(batch_x)))
-                yield from drain_out()
+            finally:
+                cap.close()
             return
 
         workers: list[_Worker] = []
