@@ -214,9 +214,10 @@ class Detector:
         -----
         Inference runs a copy of :attr:`model` with every batch norm folded into the
         convolution before it, channels-last tensors and the spectrograms computed a few
-        segments at a time: 2-4x faster on CPUs, same logits within float rounding. The copy is rebuilt when the model's weights change. The plain
-        :attr:`model` runs instead while it is in training mode or carries forward hooks,
-        so instrumentation (saliency, feature capture) sees every pass.
+        segments at a time: 2-4x faster on CPUs, same logits within float rounding. The copy
+        is rebuilt when the model's weights change. The plain :attr:`model` runs instead
+        while it is in training mode or carries forward hooks, so instrumentation (saliency,
+        feature capture) sees every pass.
         """
         bs = self.batch_size if batch_size is None else int(batch_size)
         if bs < 1:
@@ -513,13 +514,16 @@ class _InferenceNet(nn.Module):
         self.cnn = m.cnn.to(memory_format=torch.channels_last)
         self.eval()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
+        """The front end's output for ``x``, channels-last, computed :data:`_FRONTEND_CHUNK` segments at a time."""
         # The STFT of a whole batch outgrows the CPU caches (32 segments of 4 s make 32 MB of
         # complex spectra) and then costs up to 3x more per segment: run it a few at a time.
         n = _FRONTEND_CHUNK
         parts = [self.frontend(x[i : i + n]) for i in range(0, x.shape[0], n)]
-        spec = (parts[0] if len(parts) == 1 else torch.cat(parts)).contiguous(memory_format=torch.channels_last)
-        return self.cnn(spec)
+        return (parts[0] if len(parts) == 1 else torch.cat(parts)).contiguous(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cnn(self.spectrogram(x))
 
 
 def _cues(y: np.ndarray, sr: int) -> dict[str, float]:

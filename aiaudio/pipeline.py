@@ -325,8 +325,6 @@ def _worker_loop(
             for msg in msgs if cap is None else _captured_messages(msgs, cap):
                 if msg[0] == "err":
                     msg = ("err", idx, _portable(msg[2]))
-                elif msg[0] == "end" and cap is None:
-                    msg = (*msg, "")
                 result_conn.send(msg)
         result_conn.send(("bye",))
     except (EOFError, OSError):  # the main process went away or closed the run

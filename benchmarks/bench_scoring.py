@@ -279,7 +279,7 @@ def profile(det, paths: Sequence[str], n_files: int) -> dict[str, float]:
     """Seconds per second of audio, one core, for each stage."""
     import torch
 
-    from aiaudio.detector import _FRONTEND_CHUNK, _counted_segments, _StreamTotals
+    from aiaudio.detector import _counted_segments, _StreamTotals
     from aiaudio.audio import to_mono
     import soxr
 
@@ -301,9 +301,7 @@ def profile(det, paths: Sequence[str], n_files: int) -> dict[str, float]:
         t3 = time.perf_counter()
         x = torch.from_numpy(segs)
         with torch.inference_mode():
-            n = _FRONTEND_CHUNK  # as the inference copy runs it
-            spec = torch.cat([net.frontend(x[i : i + n]) for i in range(0, x.shape[0], n)])
-            spec = spec.contiguous(memory_format=torch.channels_last)
+            spec = net.spectrogram(x)
             t4 = time.perf_counter()
             net.cnn(spec)
         t5 = time.perf_counter()
