@@ -15,7 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import _validate as _v
+
 __all__ = ["FrontendConfig", "Frontend", "iter_segments", "segment_audio", "segment_starts"]
+
+
+#: Allowed ranges of the front-end settings (inclusive); see :class:`FrontendConfig`.
+SAMPLE_RATE_RANGE = (1000, 192000)
+N_FFT_RANGE = (16, 65536)
+MAX_FREQ_HZ = 1e6
+MAX_SEGMENT_S = 30.0
+SEGMENT_HOP_RANGE_S = (0.01, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,14 @@ class FrontendConfig:
         STFT frames whose power is averaged into one column before the log (Welch
         averaging): stationary spectral peaks stand out more and the CNN sees a
         smaller map. 1 keeps every frame.
+
+    Every value is checked when the config is made (a ``TypeError`` or ``ValueError``
+    naming the field and its allowed range): ``sample_rate`` in [1000, 192000] Hz,
+    ``n_fft`` in [16, 65536], ``hop_length`` in [1, n_fft], ``0 <= fmin_hz < sample_rate / 2``,
+    ``fmin_hz < fmax_hz <= 1e6`` keeping at least one FFT bin, ``segment_s`` from one FFT
+    window to 30 s, ``segment_hop_s`` in [0.01, 3600] s, ``0 < min_duration_s <= segment_s``,
+    ``time_pool`` from 1 to the number of STFT frames of a segment. Integers must be
+    integers (not ``true``, not ``1024.0``), numbers finite.
     """
 
     sample_rate: int = 16000
@@ -90,6 +108,14 @@ class FrontendConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "FrontendConfig":
+        """Build from a ``frontend`` JSON object; unknown keys and bad values are refused.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming the field and its allowed range.
+        """
+        _v.section("frontend", d)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -97,16 +123,33 @@ class FrontendConfig:
         return cls(**d)
 
     def __post_init__(self) -> None:
-        if self.segment_samples < self.n_fft:
-            raise ValueError("segment_s is shorter than one FFT window")
-        if not 0 < self.min_duration_s <= self.segment_s:
-            raise ValueError("min_duration_s must be in (0, segment_s]")
-        if self.segment_hop_s <= 0:
-            raise ValueError("segment_hop_s must be positive")
-        if not 0 <= self.fmin_hz < self.fmax_hz:
-            raise ValueError("need 0 <= fmin_hz < fmax_hz")
-        if self.time_pool < 1 or self.n_frames < 1:
-            raise ValueError("time_pool must be >= 1 and leave at least one column")
+        def put(name: str, value: object) -> None:
+            object.__setattr__(self, name, value)
+
+        sr = _v.integer("frontend.sample_rate", self.sample_rate, *SAMPLE_RATE_RANGE)
+        put("sample_rate", sr)
+        n_fft = _v.integer("frontend.n_fft", self.n_fft, *N_FFT_RANGE)
+        put("n_fft", n_fft)
+        put("hop_length", _v.integer("frontend.hop_length", self.hop_length, 1, n_fft, " (at most n_fft)"))
+        nyq = sr / 2
+        fmin = _v.real("frontend.fmin_hz", self.fmin_hz, 0.0, nyq, hi_open=True, why=" (below half the sample rate)")
+        put("fmin_hz", fmin)
+        put("fmax_hz", _v.real("frontend.fmax_hz", self.fmax_hz, fmin, MAX_FREQ_HZ, lo_open=True, why=" (above fmin_hz)"))
+        seg = _v.real(
+            "frontend.segment_s", self.segment_s, n_fft / sr, MAX_SEGMENT_S, why=" (at least one FFT window, n_fft / sample_rate)"
+        )
+        put("segment_s", seg)
+        put("segment_hop_s", _v.real("frontend.segment_hop_s", self.segment_hop_s, *SEGMENT_HOP_RANGE_S))
+        put("min_duration_s", _v.real("frontend.min_duration_s", self.min_duration_s, 0.0, seg, lo_open=True, why=" (at most segment_s)"))
+        if self.segment_samples < n_fft:  # rounding of segment_s * sample_rate
+            raise ValueError("frontend.segment_s is shorter than one FFT window (n_fft samples)")
+        columns = 1 + (self.segment_samples - n_fft) // self.hop_length
+        put("time_pool", _v.integer("frontend.time_pool", self.time_pool, 1, columns, f" (at most the {columns} STFT frames of a segment)"))
+        if self.n_bins < 1:
+            raise ValueError(
+                f"frontend.fmin_hz..fmax_hz ({fmin:g}..{self.fmax_hz:g} Hz) keeps no FFT bin; "
+                f"bins are sample_rate / n_fft = {sr / n_fft:g} Hz apart"
+            )
 
 
 def segment_starts(n_samples: int, cfg: FrontendConfig) -> list[int]:

@@ -10,8 +10,13 @@ A model directory holds two files:
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import shutil
+import sys
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import _validate as _v
 from .errors import ModelLoadError
 from .frontend import Frontend, FrontendConfig
 
@@ -30,6 +36,8 @@ __all__ = [
     "AIMusicNet",
     "save_model",
     "load_model",
+    "load_config",
+    "expected_weight_shapes",
     "CONFIG_NAME",
     "WEIGHTS_NAME",
     "FORMAT_VERSION",
@@ -41,7 +49,17 @@ WEIGHTS_NAME = "model.safetensors"
 FORMAT_VERSION = 1
 
 
-def _from_dict(cls, d: dict, what: str):
+#: Allowed architecture sizes (inclusive); see :class:`ArchConfig`.
+MAX_BLOCKS = 8
+MAX_CHANNELS = 1024
+MAX_HIDDEN = 4096
+#: Deepest nesting of the free-form ``info`` object, and the largest ``config.json`` read.
+MAX_INFO_DEPTH = 64
+MAX_CONFIG_BYTES = 16 * 2**20
+
+
+def _from_dict(cls, d: Any, what: str, section: str):
+    _v.section(section, d)
     known = {f.name for f in fields(cls)}
     unknown = set(d) - known
     if unknown:
@@ -61,6 +79,9 @@ class ArchConfig:
         Width of the hidden layer of the head.
     dropout : float
         Dropout before the output layer (training only).
+
+    Checked when made: 1 to 8 blocks of 1 to 1024 channels, ``hidden`` in [1, 4096],
+    ``dropout`` in [0, 1) (a ``TypeError`` or ``ValueError`` naming the field).
     """
 
     channels: tuple[int, ...] = (16, 32, 64, 128)
@@ -68,15 +89,31 @@ class ArchConfig:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        ch = self.channels
+        if isinstance(ch, (str, bytes)) or not isinstance(ch, (list, tuple)):
+            raise TypeError(f"arch.channels must be a list of 1 to {MAX_BLOCKS} integers, got {ch!r:.60}")
+        if not 1 <= len(ch) <= MAX_BLOCKS:
+            raise ValueError(f"arch.channels must be a list of 1 to {MAX_BLOCKS} integers, got {len(ch)} of them")
+        object.__setattr__(
+            self, "channels", tuple(_v.integer(f"arch.channels[{i}]", c, 1, MAX_CHANNELS) for i, c in enumerate(ch))
+        )
+        object.__setattr__(self, "hidden", _v.integer("arch.hidden", self.hidden, 1, MAX_HIDDEN))
+        object.__setattr__(self, "dropout", _v.real("arch.dropout", self.dropout, 0.0, 1.0, hi_open=True))
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Platt scaling of the song logit: ``p = sigmoid(a * logit + b)``."""
+    """Platt scaling of the song logit: ``p = sigmoid(a * logit + b)``.
+
+    ``a`` and ``b`` must be finite numbers (checked when made).
+    """
 
     a: float = 1.0
     b: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "a", _v.real("calibration.a", self.a))
+        object.__setattr__(self, "b", _v.real("calibration.b", self.b))
 
     def __call__(self, logit: float) -> float:
         z = self.a * logit + self.b
@@ -108,7 +145,13 @@ class ModelConfig:
         How segment scores make a song score; only ``"mean_logit"`` (the mean of the
         segment logits, then calibration).
     info : dict
-        Free-form provenance (training data, recipe, metrics files), kept as is.
+        Free-form provenance (training data, recipe, metrics files), kept as is
+        (nested at most 64 levels deep).
+
+    Every field is checked when the config is made: types, ranges, finite numbers,
+    and that the front end leaves enough frequency bins for the conv blocks. A bad
+    value raises ``TypeError`` or ``ValueError`` naming the field and its allowed range;
+    :func:`load_config` turns that into :class:`~aiaudio.errors.ModelLoadError`.
     """
 
     name: str = "default"
@@ -124,13 +167,29 @@ class ModelConfig:
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.uncertain_low <= self.threshold <= self.uncertain_high <= 1.0:
+        self.name = _v.text("name", self.name)
+        self.version = _v.text("version", self.version)
+        self.trained = _v.flag("trained", self.trained)
+        for name, cls in (("frontend", FrontendConfig), ("arch", ArchConfig), ("calibration", Calibration)):
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"{name} must be a {cls.__name__}, got {getattr(self, name)!r:.60}")
+        for name in ("threshold", "uncertain_low", "uncertain_high"):
+            setattr(self, name, _v.real(name, getattr(self, name), 0.0, 1.0))
+        if not self.uncertain_low <= self.threshold <= self.uncertain_high:
             raise ValueError(
                 "need 0 <= uncertain_low <= threshold <= uncertain_high <= 1, got "
                 f"{self.uncertain_low}, {self.threshold}, {self.uncertain_high}"
             )
         if self.aggregation != "mean_logit":
-            raise ValueError(f"unknown aggregation {self.aggregation!r}; supported: 'mean_logit'")
+            raise ValueError(f"unknown aggregation {self.aggregation!r:.60}; supported: 'mean_logit'")
+        _v.section("info", self.info)
+        _v.json_depth("info", self.info, MAX_INFO_DEPTH)
+        n_bins, blocks = self.frontend.n_bins, len(self.arch.channels)
+        if n_bins >> blocks < 1:
+            raise ValueError(
+                f"arch.channels has {blocks} pooling blocks, too many for the {n_bins} frequency bins "
+                f"of the front end: each block halves them, so at most {n_bins.bit_length() - 1} blocks"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -139,14 +198,21 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        d = dict(d)
+        """Build from the JSON object of a ``config.json``.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For an unknown key, a wrong type or a value out of range, naming the field.
+        """
+        d = dict(_v.section("model config", d))
         fv = d.pop("format_version", None)
-        if fv != FORMAT_VERSION:
-            raise ValueError(f"model format_version {fv!r} is not supported (this aiaudio reads {FORMAT_VERSION})")
+        if isinstance(fv, bool) or fv != FORMAT_VERSION:
+            raise ValueError(f"model format_version {fv!r:.60} is not supported (this aiaudio reads {FORMAT_VERSION})")
         d["frontend"] = FrontendConfig.from_dict(d.get("frontend", {}))
-        d["arch"] = _from_dict(ArchConfig, d.get("arch", {}), "arch")
-        d["calibration"] = _from_dict(Calibration, d.get("calibration", {}), "calibration")
-        return _from_dict(cls, d, "model config")
+        d["arch"] = _from_dict(ArchConfig, d.get("arch", {}), "arch", "arch")
+        d["calibration"] = _from_dict(Calibration, d.get("calibration", {}), "calibration", "calibration")
+        return _from_dict(cls, d, "model config", "model config")
 
 
 class SpecCNN(nn.Module):
@@ -212,25 +278,176 @@ class AIMusicNet(nn.Module):
 def save_model(model: AIMusicNet, directory: str | Path) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory`` (created if needed).
 
-    Files are written to temporary names and renamed, so a crash never leaves a
-    half-written model behind.
-    """
-    from safetensors.torch import save_file
+    The folder is replaced as a whole, so a reader (or a crash at any point) sees the
+    complete old model or the complete new one, never new weights with an old config:
+    the new folder is written next to it (``.NAME.aiaudio-new-*``), with every other file
+    the folder holds (``MODEL_CARD.md``, ``splits/`` ...) carried over as hard links (copies
+    where links are impossible), flushed to disk, and then swapped with the old folder in
+    one atomic step (``renameat2(RENAME_EXCHANGE)`` on Linux, ``renamex_np(RENAME_SWAP)`` on
+    macOS); the old folder is then deleted. A symlink to a folder is followed: the folder
+    it points to is replaced and the link kept.
 
+    Where the folder cannot be swapped (elsewhere than Linux/macOS the folder is renamed
+    away and the new one renamed into place, so it is briefly absent; where its parent is
+    not writable or the folder is a mount point, the two files are replaced inside the
+    folder, weights first), the guarantee is weaker; a crash can then leave a
+    ``.NAME.aiaudio-*`` folder behind, which is safe to delete.
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
+    real = d.resolve() if d.is_symlink() else d
+    if real.exists() and not real.is_dir():
+        raise NotADirectoryError(f"{d}: exists and is not a folder; pass a folder path for the model")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp_w = d / (WEIGHTS_NAME + ".tmp")
-    save_file(state, str(tmp_w), metadata={"format": "pt", "aiaudio_format_version": str(FORMAT_VERSION)})
-    tmp_c = d / (CONFIG_NAME + ".tmp")
-    tmp_c.write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
-    tmp_w.replace(d / WEIGHTS_NAME)
-    tmp_c.replace(d / CONFIG_NAME)
+    config_text = json.dumps(model.config.to_dict(), indent=2) + "\n"
+    real.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.aiaudio-new-", dir=real.parent))
+    except OSError:  # parent not writable (e.g. a mounted folder): write inside the folder
+        _save_in_place(state, config_text, real)
+        return d
+    try:
+        _write_model_files(state, config_text, tmp)
+        if real.is_dir():
+            _carry_over(real, tmp)
+            mode = real.stat().st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o777 & ~umask
+        os.chmod(tmp, mode)  # mkdtemp makes it private (0700)
+        _fsync_dir(tmp)
+        if real.is_dir():
+            try:
+                _swap_dirs(tmp, real)  # atomic: `real` is now the new model, `tmp` the old one
+            except OSError as e:
+                if e.errno not in (errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES):
+                    raise
+                # a mount point or a folder we may not rename: replace the files inside it
+                _save_in_place(state, config_text, real)
+        else:
+            os.rename(tmp, real)  # atomic; fails if the folder appeared meanwhile
+        _fsync_dir(real.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the old model, or the unfinished new one
     return d
 
 
+def _write_model_files(state: dict[str, torch.Tensor], config_text: str, d: Path) -> None:
+    """Write the weights and the config into ``d`` and flush both to disk."""
+    from safetensors.torch import save_file
+
+    save_file(state, str(d / WEIGHTS_NAME), metadata={"format": "pt", "aiaudio_format_version": str(FORMAT_VERSION)})
+    (d / CONFIG_NAME).write_text(config_text)
+    for name in (WEIGHTS_NAME, CONFIG_NAME):
+        with open(d / name, "rb+") as fh:
+            os.fsync(fh.fileno())
+
+
+def _save_in_place(state: dict[str, torch.Tensor], config_text: str, d: Path) -> None:
+    """Replace the two files inside ``d`` (weights first): the fallback when ``d`` cannot be swapped."""
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".aiaudio-new-", dir=d))
+    try:
+        _write_model_files(state, config_text, tmp)
+        os.replace(tmp / WEIGHTS_NAME, d / WEIGHTS_NAME)
+        os.replace(tmp / CONFIG_NAME, d / CONFIG_NAME)
+        _fsync_dir(d)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _carry_over(old: Path, new: Path) -> None:
+    """Put every entry of ``old`` but the model files into ``new`` (hard links, else copies)."""
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    skip = {CONFIG_NAME, WEIGHTS_NAME, CONFIG_NAME + ".tmp", WEIGHTS_NAME + ".tmp"}
+    for entry in os.scandir(old):
+        if entry.name in skip or entry.name.startswith(".aiaudio-new-"):
+            continue
+        dst = new / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), dst)
+        elif entry.is_dir():
+            shutil.copytree(entry.path, dst, symlinks=True, copy_function=link_or_copy)
+        else:
+            link_or_copy(entry.path, str(dst))
+
+
+def _fsync_dir(d: Path) -> None:
+    """Flush a folder's entries to disk (a no-op where folders cannot be opened, e.g. Windows)."""
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _swap_dirs(a: Path, b: Path) -> None:
+    """Exchange two folders atomically where the system can, else rename ``b`` away first.
+
+    After it, ``b`` holds what ``a`` held and ``a`` what ``b`` held.
+    """
+    import ctypes
+    import ctypes.util
+
+    libc = None
+    if sys.platform.startswith("linux") or sys.platform == "darwin":
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        except OSError:
+            libc = None
+    fa, fb = os.fsencode(a), os.fsencode(b)
+    if libc is not None and sys.platform.startswith("linux") and hasattr(libc, "renameat2"):
+        at_fdcwd, rename_exchange = -100, 2
+        if libc.renameat2(at_fdcwd, fa, at_fdcwd, fb, rename_exchange) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # unsupported here: fall back
+            raise OSError(err, os.strerror(err), str(b))
+    elif libc is not None and sys.platform == "darwin" and hasattr(libc, "renamex_np"):
+        rename_swap = 0x2
+        if libc.renamex_np(fa, fb, rename_swap) == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), str(b))
+    # no atomic exchange: `b` is briefly absent (a reader gets "no model directory", never a mix)
+    aside = Path(tempfile.mkdtemp(prefix=f".{b.name}.aiaudio-old-", dir=b.parent))
+    os.rmdir(aside)
+    os.rename(b, aside)
+    try:
+        os.rename(a, b)
+    except OSError:
+        os.rename(aside, b)
+        raise
+    os.rename(aside, a)
+
+
 def load_config(directory: str | Path) -> ModelConfig:
-    """Read and validate a model directory's ``config.json``."""
+    """Read and validate a model directory's ``config.json``.
+
+    Raises
+    ------
+    ModelLoadError
+        When the file is missing, unreadable, larger than 16 MiB, not JSON, not a JSON
+        object, nested too deeply, or any value is of the wrong type or out of range
+        (the message names the field and its allowed range).
+    """
     d = Path(directory)
     cfg_path = d / CONFIG_NAME
     if not cfg_path.is_file():
@@ -239,14 +456,66 @@ def load_config(directory: str | Path) -> ModelConfig:
             "pass the directory `aiaudio train --out` wrote, or omit the path for the default model."
         )
     try:
-        raw = json.loads(cfg_path.read_text())
+        with open(cfg_path, "rb") as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ModelLoadError(f"{cfg_path}: cannot be read ({e.strerror or e}). Check its permissions.") from e
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ModelLoadError(f"{cfg_path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB, not a model config.")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ModelLoadError(f"{cfg_path}: invalid model config (JSON nested too deeply).") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
+        raise ModelLoadError(f"{cfg_path}: invalid model config (not JSON: {e}). Restore the file or retrain.") from e
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{cfg_path}: invalid model config (a JSON object {{...}} is needed, got {type(raw).__name__}).")
+    try:
         return ModelConfig.from_dict(raw)
-    except (json.JSONDecodeError, ValueError, TypeError) as e:
+    except (ValueError, TypeError) as e:
         raise ModelLoadError(f"{cfg_path}: invalid model config ({e}).") from e
+
+
+def expected_weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the tensors a ``model.safetensors`` for ``config`` must hold.
+
+    The CNN is built on PyTorch's ``meta`` device, so nothing is allocated whatever
+    sizes the config names (the front end, whose only tensor is a window of ``n_fft``
+    samples, is built as usual: a meta Hann window costs a second of start-up).
+    """
+    fe = config.frontend
+    with torch.device("meta"):
+        cnn = SpecCNN(config.arch, fe.n_bins, fe.n_frames)
+    parts = {"frontend": Frontend(fe), "cnn": cnn}  # the children of AIMusicNet
+    return {f"{name}.{k}": tuple(v.shape) for name, part in parts.items() for k, v in part.state_dict().items()}
+
+
+def _check_weights_header(w_path: Path, config: ModelConfig) -> None:
+    """Compare the tensors listed in the safetensors header with what ``config`` implies."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(w_path), framework="pt", device="cpu") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise ModelLoadError(f"{w_path}: not a valid safetensors file ({e}). Re-download or retrain it.") from e
+    want = expected_weight_shapes(config)
+    problems = [f"{k}: {list(found[k])} in the file, {list(s)} for the config" for k, s in want.items() if k in found and found[k] != s]
+    problems += [f"missing {k}" for k in want if k not in found]
+    problems += [f"unexpected {k}" for k in found if k not in want]
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
+        raise ModelLoadError(
+            f"{w_path}: weights do not match {CONFIG_NAME} ({shown}). The two files are from different "
+            "models; restore the folder as it was written."
+        )
 
 
 def load_model(directory: str | Path) -> AIMusicNet:
     """Load a model directory (config + safetensors weights) in eval mode, on the CPU.
+
+    The config is validated and the tensor shapes in the safetensors header are checked
+    against it before anything is allocated; the weights must be finite.
 
     Raises
     ------
@@ -261,10 +530,15 @@ def load_model(directory: str | Path) -> AIMusicNet:
     w_path = d / WEIGHTS_NAME
     if not w_path.is_file():
         raise ModelLoadError(f"{d}: no {WEIGHTS_NAME} here; the model directory is incomplete.")
+    _check_weights_header(w_path, config)
     try:
         state = load_file(str(w_path), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelLoadError(f"{w_path}: not a valid safetensors file ({e}). Re-download or retrain it.") from e
+    bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    bad += [k for k, t in state.items() if k.endswith("running_var") and bool((t < 0).any())]
+    if bad:
+        raise ModelLoadError(f"{w_path}: weights hold NaN, infinite or negative-variance values ({', '.join(bad[:4])}). Retrain the model.")
     model = AIMusicNet(config)
     try:
         model.load_state_dict(state, strict=True)
