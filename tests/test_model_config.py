@@ -304,3 +304,99 @@ def test_random_config_values_give_a_valid_config_or_a_model_load_error(cfg: dic
     fe = config.frontend
     assert fe.n_bins >= 1 and fe.n_frames >= 1 and fe.segment_hop_samples >= 1 and fe.min_samples >= 1
     assert json.loads(json.dumps(config.to_dict())) == config.to_dict()
+
+
+# ------------------------------------------------------------------ save_model: old or new, never a mix
+
+
+class _Crash(Exception):
+    pass
+
+
+def _state_of(d: Path) -> tuple[str, int]:
+    """(config version, weights seed) of the model in ``d``; fails on anything but a complete model."""
+    m = load_model(d)
+    for seed in (0, 1):
+        ref = _tiny(seed=seed)
+        if all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), ref.state_dict().values())):
+            return m.config.version, seed
+    raise AssertionError("weights are neither the old nor the new ones")
+
+
+def test_a_crash_at_any_step_of_save_model_leaves_the_old_or_the_new_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rename / replace / link / swap / delete in turn raises, and the "dead" process does nothing more."""
+    patched = {
+        (os, "replace"): os.replace,
+        (os, "rename"): os.rename,
+        (os, "link"): os.link,
+        (model_mod, "_swap_dirs"): model_mod._swap_dirs,
+        (model_mod.shutil, "rmtree"): shutil.rmtree,
+    }
+    outcomes = set()
+    for n in range(1, 100):
+        d = tmp_path / f"run{n}" / "model"
+        save_model(_tiny("1.0.0", seed=0), d)
+        (d / "MODEL_CARD.md").write_text("the card\n")
+        (d / "splits").mkdir()
+        (d / "splits" / "train.csv").write_text("path,label\n")
+        calls = {"n": 0, "dead": False}
+
+        def step(orig, *args, **kwargs):
+            if calls["dead"]:
+                raise _Crash("dead")
+            calls["n"] += 1
+            if calls["n"] == n:
+                calls["dead"] = True
+                raise _Crash(f"crash at step {n}")
+            return orig(*args, **kwargs)
+
+        with monkeypatch.context() as mp:
+            for (owner, name), orig in patched.items():
+                mp.setattr(owner, name, lambda *a, _o=orig, **k: step(_o, *a, **k))
+            try:
+                save_model(_tiny("2.0.0", seed=1), d)
+                crashed = False
+            except _Crash:
+                crashed = True
+        state = _state_of(d)
+        assert state in {("1.0.0", 0), ("2.0.0", 1)}, f"crash at step {n}: mixed model {state}"
+        assert (d / "MODEL_CARD.md").read_text() == "the card\n" and (d / "splits" / "train.csv").is_file()
+        outcomes.add(state)
+        if not crashed:
+            assert state == ("2.0.0", 1)
+            assert [p.name for p in d.parent.iterdir()] == ["model"]  # no temporary folder left
+            break
+    assert n >= 4 and outcomes == {("1.0.0", 0), ("2.0.0", 1)}  # crashes before and after the swap
+
+
+def test_save_model_keeps_the_folder_mode_a_symlink_and_refuses_a_file(tmp_path: Path) -> None:
+    d = tmp_path / "real"
+    save_model(_tiny(), d)
+    os.chmod(d, 0o750)
+    save_model(_tiny("2.0.0", seed=1), d)
+    assert (d.stat().st_mode & 0o7777) == 0o750
+    link = tmp_path / "current"
+    link.symlink_to(d)
+    save_model(_tiny("3.0.0", seed=0), link)
+    assert link.is_symlink() and load_model(link).config.version == "3.0.0" == load_model(d).config.version
+    new = save_model(_tiny(), tmp_path / "fresh" / "deeper")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (new.stat().st_mode & 0o777) == 0o777 & ~umask  # not mkdtemp's private 0700
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(NotADirectoryError, match="not a folder"):
+        save_model(_tiny(), tmp_path / "afile")
+
+
+@pytest.mark.parametrize("platform", [None, "win32"])
+def test_swap_dirs_exchanges_two_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform: str | None) -> None:
+    """The atomic exchange, and the rename-aside fallback used where the system has none."""
+    if platform:
+        monkeypatch.setattr(model_mod.sys, "platform", platform)
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d in (a, b):
+        d.mkdir()
+        (d / d.name).write_text(d.name)
+    model_mod._swap_dirs(a, b)
+    assert [p.name for p in a.iterdir()] == ["b"] and [p.name for p in b.iterdir()] == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
