@@ -358,10 +358,55 @@ def test_errors_are_value_errors_and_aiaudio_errors() -> None:
     assert issubclass(aiaudio.ClipTooShortError, AudioLoadError)
 
 
-def test_permission_denied(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root can read any file, so a permission error cannot be produced")
-    p = tmp_path / "x.wav"
-    sf.write(p, music_like(0.5, 8000, 1).T, 8000)
-    p.chmod(0)
-    _expect(p, "unreadable", "permission")
+def _load_outcome(path: Path) -> tuple[str, str]:
+    """("ok", "") or (reason, message) of ``load_audio(path)``."""
+    try:
+        load_audio(path)
+    except AudioLoadError as e:
+        return e.reason, str(e)
+    return "ok", ""
+
+
+def _as_nobody(paths: list[Path]) -> list[tuple[str, str]]:
+    """:func:`_load_outcome` of each path in a forked child that has dropped root for ``nobody``."""
+    import json
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: never returns into pytest
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.write(w, json.dumps([_load_outcome(p) for p in paths]).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as fh:
+        data = fh.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the unprivileged child failed"
+    return [tuple(o) for o in json.loads(data)]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX permissions")
+def test_permission_denied() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:  # not under pytest's private (0700) base folder
+        d = Path(tmp)
+        d.chmod(0o755)
+        p, readable = d / "x.wav", d / "ok.wav"
+        for q in (p, readable):
+            sf.write(q, music_like(0.5, 8000, 1).T, 8000)
+        p.chmod(0)
+        # root reads any file: drop to `nobody` in a child process to meet the permission check
+        got = _as_nobody([p, readable]) if os.geteuid() == 0 else [_load_outcome(p), _load_outcome(readable)]
+    (reason, message), control = got
+    assert control == ("ok", "")  # the folder is reachable: only the file's mode stops the read
+    assert reason == "unreadable" and "permission" in message.lower() and "x.wav" in message

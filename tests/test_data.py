@@ -414,10 +414,20 @@ def test_make_loader_train_workers_follow_set_epoch(seg_items):
 
 
 def test_make_loader_shuffle_is_seeded(seg_items):
-    ds = TrainSegments(seg_items, FE, segments_per_item=2, seed=5)
-    a = [y for _, y in make_loader(ds, batch_size=8, shuffle=True, num_workers=0, seed=3)]
-    b = [y for _, y in make_loader(ds, batch_size=8, shuffle=True, num_workers=0, seed=3)]
-    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    ds = TrainSegments(seg_items[:3], FE, segments_per_item=3, seed=5)  # not d.wav: shorter than a segment, all its draws alike
+    sequential = [ds[i][0] for i in range(len(ds))]
+    assert all(not torch.equal(sequential[i], sequential[j]) for i in range(len(ds)) for j in range(i))
+
+    def order(seed: int) -> list[int]:
+        """Which example each shuffled position holds (examples told apart by their samples)."""
+        xs = torch.cat([x for x, _ in make_loader(ds, batch_size=8, shuffle=True, num_workers=0, seed=seed)])
+        return [next(i for i, s in enumerate(sequential) if torch.equal(x, s)) for x in xs]
+
+    a, b, other = order(3), order(3), order(4)
+    assert sorted(a) == list(range(len(ds)))  # every example once
+    assert a == b  # the same seed, the same order
+    assert a != list(range(len(ds))) and other != a  # really shuffled, and by the seed
     sampler = torch.utils.data.SequentialSampler(ds)
-    c = [y for _, y in make_loader(ds, batch_size=8, shuffle=True, num_workers=0, sampler=sampler)]
-    assert torch.cat(c).tolist() == ds.labels().tolist()
+    c = list(make_loader(ds, batch_size=8, shuffle=True, num_workers=0, sampler=sampler))  # a sampler wins over shuffle
+    assert torch.equal(torch.cat([x for x, _ in c]), torch.stack(sequential))
+    assert torch.cat([y for _, y in c]).tolist() == ds.labels().tolist()

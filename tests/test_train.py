@@ -25,7 +25,10 @@ def test_threshold_for_fpr_flags_at_most_the_target_share() -> None:
     low, t, high = threshold_for_fpr(p, target_fpr=0.01, uncertain_fpr=0.05)
     assert (p >= t).mean() <= 0.01
     assert (p >= low).mean() <= 0.05
-    assert (p >= np.nextafter(p[-2], 0)).mean() > 0.01  # not needlessly high: one more step flags 2%
+    # not needlessly high: the smallest threshold that flags only the top song, just above the
+    # second-highest score (any lower one flags 2%); the band edge likewise just above the 6th
+    assert t == np.nextafter(p[-2], 2.0) and (p >= p[-2]).mean() > 0.01
+    assert low == np.nextafter(p[-6], 2.0) and (p >= p[-6]).mean() > 0.05
     assert low <= t == high
     # with 10 songs a 1% rate cannot be resolved: the threshold sits just above the top score
     _, t10, _ = threshold_for_fpr(np.arange(10) / 10, 0.01)
