@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -277,6 +277,7 @@ def test_top_level_score_shortcut(tmp_path: Path, quiet_untrained) -> None:
     ),
     sr=st.sampled_from([8000, 16000, 44100]),
 )
+@example(arr=music_like(5.0, 8000, 2), sr=8000)  # two segments that differ, so the aggregation rule shows
 def test_arbitrary_arrays_score_or_raise_audio_load_error(detector: aiaudio.Detector, arr: np.ndarray, sr: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", aiaudio.UntrainedModelWarning)
