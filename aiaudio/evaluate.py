@@ -343,7 +343,7 @@ def calibrate_on_human(
     from .cli import collect_inputs
     from .detector import load_detector
     from .errors import AudioLoadError
-    from .model import load_config
+    from .model import load_config, save_model_files
     from .train import threshold_for_fpr
 
     det = load_detector(model_dir)
@@ -362,11 +362,6 @@ def calibrate_on_human(
     low, t, high = threshold_for_fpr(p, target_fpr, uncertain_fpr)
     out = Path(out_dir)
     src = Path(model_dir)
-    if out.resolve() != src.resolve():
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("model.safetensors", "MODEL_CARD.md"):
-            if (src / name).is_file():
-                shutil.copy2(src / name, out / name)
     cfg = load_config(src)
     old_t = cfg.threshold
     cfg.threshold, cfg.uncertain_low, cfg.uncertain_high = t, low, high
@@ -378,9 +373,11 @@ def calibrate_on_human(
         "previous_threshold": old_t,
         "from": [str(h) for h in human],
     }
-    tmp = out / "config.json.tmp"
-    tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    tmp.replace(out / "config.json")
+    save_model_files(cfg, src / "model.safetensors", out)  # weights and config replaced together, never a mix
+    card = src / "MODEL_CARD.md"
+    if out.resolve() != src.resolve() and card.is_file():
+        shutil.copy2(card, out / "MODEL_CARD.md.tmp")
+        os.replace(out / "MODEL_CARD.md.tmp", out / "MODEL_CARD.md")
     result = {
         "human_tracks": len(ps),
         "failed": len(failed),

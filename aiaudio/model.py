@@ -14,12 +14,13 @@ import errno
 import json
 import math
 import os
+import secrets
 import shutil
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -35,6 +36,7 @@ __all__ = [
     "SpecCNN",
     "AIMusicNet",
     "save_model",
+    "save_model_files",
     "load_model",
     "load_config",
     "expected_weight_shapes",
@@ -298,28 +300,56 @@ def save_model(model: AIMusicNet, directory: str | Path) -> Path:
     Path
         ``directory``.
     """
-    d = Path(directory)
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+    def write_weights(path: Path) -> None:
+        save_file(state, str(path), metadata={"format": "pt", "aiaudio_format_version": str(FORMAT_VERSION)})
+
+    return _replace_model_folder(Path(directory), model.config, write_weights)
+
+
+def save_model_files(config: ModelConfig, weights_file: str | Path, directory: str | Path) -> Path:
+    """Write a model folder from a config and an existing ``model.safetensors``, copied byte for byte.
+
+    For a new config on unchanged weights (e.g. a re-set threshold). The folder is
+    replaced as a whole, as :func:`save_model` does.
+
+    Returns
+    -------
+    Path
+        ``directory``.
+    """
+    src = Path(weights_file)
+    return _replace_model_folder(Path(directory), config, lambda path: shutil.copyfile(src, path))
+
+
+def _replace_model_folder(d: Path, config: ModelConfig, write_weights: Callable[[Path], object]) -> Path:
+    """Write ``config.json`` and (with ``write_weights(path)``) the weights; swap the folder in (see :func:`save_model`)."""
     real = d.resolve() if d.is_symlink() else d
     if real.exists() and not real.is_dir():
         raise NotADirectoryError(f"{d}: exists and is not a folder; pass a folder path for the model")
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    config_text = json.dumps(model.config.to_dict(), indent=2) + "\n"
+    config_text = json.dumps(config.to_dict(), indent=2) + "\n"
+
+    def write_files(folder: Path) -> None:
+        write_weights(folder / WEIGHTS_NAME)
+        (folder / CONFIG_NAME).write_text(config_text)
+        for name in (WEIGHTS_NAME, CONFIG_NAME):
+            with open(folder / name, "rb+") as fh:
+                os.fsync(fh.fileno())
+
     real.parent.mkdir(parents=True, exist_ok=True)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{real.name}.aiaudio-new-", dir=real.parent))
+        tmp = _new_folder(real.parent, f".{real.name}.aiaudio-new-")
     except OSError:  # parent not writable (e.g. a mounted folder): write inside the folder
-        _save_in_place(state, config_text, real)
+        _save_in_place(write_files, real)
         return d
     try:
-        _write_model_files(state, config_text, tmp)
+        write_files(tmp)
         if real.is_dir():
             _carry_over(real, tmp)
-            mode = real.stat().st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o777 & ~umask
-        os.chmod(tmp, mode)  # mkdtemp makes it private (0700)
+            os.chmod(tmp, real.stat().st_mode & 0o7777)  # the folder keeps its mode
         _fsync_dir(tmp)
         if real.is_dir():
             try:
@@ -328,7 +358,7 @@ def save_model(model: AIMusicNet, directory: str | Path) -> Path:
                 if e.errno not in (errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES):
                     raise
                 # a mount point or a folder we may not rename: replace the files inside it
-                _save_in_place(state, config_text, real)
+                _save_in_place(write_files, real)
         else:
             os.rename(tmp, real)  # atomic; fails if the folder appeared meanwhile
         _fsync_dir(real.parent)
@@ -337,23 +367,24 @@ def save_model(model: AIMusicNet, directory: str | Path) -> Path:
     return d
 
 
-def _write_model_files(state: dict[str, torch.Tensor], config_text: str, d: Path) -> None:
-    """Write the weights and the config into ``d`` and flush both to disk."""
-    from safetensors.torch import save_file
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new, empty folder ``parent/prefix<random>``, made with the usual mode (umask applies, unlike mkdtemp)."""
+    for _ in range(100):
+        path = parent / f"{prefix}{secrets.token_hex(6)}"
+        try:
+            os.mkdir(path, 0o777)
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"{parent}: cannot make a temporary folder {prefix}*")
 
-    save_file(state, str(d / WEIGHTS_NAME), metadata={"format": "pt", "aiaudio_format_version": str(FORMAT_VERSION)})
-    (d / CONFIG_NAME).write_text(config_text)
-    for name in (WEIGHTS_NAME, CONFIG_NAME):
-        with open(d / name, "rb+") as fh:
-            os.fsync(fh.fileno())
 
-
-def _save_in_place(state: dict[str, torch.Tensor], config_text: str, d: Path) -> None:
+def _save_in_place(write_files: Callable[[Path], None], d: Path) -> None:
     """Replace the two files inside ``d`` (weights first): the fallback when ``d`` cannot be swapped."""
     d.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".aiaudio-new-", dir=d))
     try:
-        _write_model_files(state, config_text, tmp)
+        write_files(tmp)
         os.replace(tmp / WEIGHTS_NAME, d / WEIGHTS_NAME)
         os.replace(tmp / CONFIG_NAME, d / CONFIG_NAME)
         _fsync_dir(d)
@@ -427,7 +458,7 @@ def _swap_dirs(a: Path, b: Path) -> None:
         if err not in (errno.EINVAL, errno.ENOTSUP):
             raise OSError(err, os.strerror(err), str(b))
     # no atomic exchange: `b` is briefly absent (a reader gets "no model directory", never a mix)
-    aside = Path(tempfile.mkdtemp(prefix=f".{b.name}.aiaudio-old-", dir=b.parent))
+    aside = _new_folder(b.parent, f".{b.name}.aiaudio-old-")
     os.rmdir(aside)
     os.rename(b, aside)
     try:
