@@ -263,14 +263,19 @@ _plausible = {
     "time_pool": st.integers(-1, 200),
     "segment_s": st.floats(-1, 40),
     "segment_hop_s": st.floats(-1, 5),
-    "min_duration_s": st.floats(-1, 5),
-    "fmin_hz": st.floats(-10, 9000),
+    "min_duration_s": st.floats(-1, 2),
+    "fmin_hz": st.floats(-10, 5000),
     "fmax_hz": st.floats(-10, 9000),
     "channels": st.lists(st.integers(-1, 1100), max_size=10),
     "hidden": st.integers(-1, 5000),
     "dropout": st.floats(-0.5, 1.5),
     "a": st.floats(),
-    "threshold": st.floats(-0.5, 1.5),
+    "b": st.floats(-1e6, 1e6),
+    "threshold": st.floats(0.3, 0.7),
+    "uncertain_low": st.floats(0.0, 0.6),
+    "uncertain_high": st.floats(0.4, 1.0),
+    "trained": st.booleans(),
+    "name": st.text(max_size=8),
 }
 _FIELDS = (
     [("frontend", k) for k in SMALL["frontend"]] + [("frontend", "time_pool"), ("frontend", "fmin_hz")]
@@ -284,7 +289,8 @@ _FIELDS = (
 def _configs(draw: st.DrawFn) -> dict:
     cfg = copy.deepcopy(SMALL)
     for sec, key in draw(st.lists(st.sampled_from(_FIELDS), min_size=1, max_size=4)):
-        value = draw(_plausible[key] if key in _plausible and draw(st.booleans()) else _json)
+        plausible = key in _plausible and draw(st.integers(0, 3)) > 0  # near the allowed range 3 times in 4
+        value = draw(_plausible[key] if plausible else _json)
         (cfg[sec] if sec is not None and isinstance(cfg.get(sec), dict) else cfg)[key] = value
     return cfg
 
