@@ -58,7 +58,7 @@ class FrontendConfig:
     naming the field and its allowed range): ``sample_rate`` in [1000, 192000] Hz,
     ``n_fft`` in [16, 65536], ``hop_length`` in [1, n_fft], ``0 <= fmin_hz < sample_rate / 2``,
     ``fmin_hz < fmax_hz <= 1e6`` keeping at least one FFT bin, ``segment_s`` from one FFT
-    window to 30 s, ``segment_hop_s`` in [0.01, 3600] s, ``0 < min_duration_s <= segment_s``,
+    window to 30 s, ``segment_hop_s`` in [0.01, 3600] s, ``min_duration_s`` from one FFT window to ``segment_s``,
     ``time_pool`` from 1 to the number of STFT frames of a segment. Integers must be
     integers (not ``true``, not ``1024.0``), numbers finite.
     """
@@ -140,7 +140,10 @@ class FrontendConfig:
         )
         put("segment_s", seg)
         put("segment_hop_s", _v.real("frontend.segment_hop_s", self.segment_hop_s, *SEGMENT_HOP_RANGE_S))
-        put("min_duration_s", _v.real("frontend.min_duration_s", self.min_duration_s, 0.0, seg, lo_open=True, why=" (at most segment_s)"))
+        put(
+            "min_duration_s",
+            _v.real("frontend.min_duration_s", self.min_duration_s, n_fft / sr, seg, why=" (from one FFT window, n_fft / sample_rate, to segment_s)"),
+        )
         if self.segment_samples < n_fft:  # rounding of segment_s * sample_rate
             raise ValueError("frontend.segment_s is shorter than one FFT window (n_fft samples)")
         columns = 1 + (self.segment_samples - n_fft) // self.hop_length

@@ -107,6 +107,8 @@ BAD_VALUES = [
     ("frontend.segment_hop_s", -1.0, "segment_hop_s"),
     ("frontend.segment_hop_s", 1e-9, "segment_hop_s"),
     ("frontend.min_duration_s", 0.0, "min_duration_s"),
+    ("frontend.min_duration_s", 1e-300, "min_duration_s"),
+    ("frontend.min_duration_s", 0.01, "min_duration_s"),  # shorter than one FFT window (256 / 8000 s)
     ("frontend.min_duration_s", 99.0, "min_duration_s"),
     ("frontend.time_pool", 0, "time_pool"),
     ("frontend.time_pool", 10**6, "time_pool"),
