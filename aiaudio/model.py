@@ -546,17 +546,38 @@ def load_model(directory: str | Path) -> AIMusicNet:
     """Load a model directory (config + safetensors weights) in eval mode, on the CPU.
 
     The config is validated and the tensor shapes in the safetensors header are checked
-    against it before anything is allocated; the weights must be finite.
+    against it before anything is allocated; the weights must be finite. When
+    :func:`save_model` replaces the folder while it is being read (the folder is then
+    another one), the read starts again, so the config and the weights are always
+    those of one save.
 
     Raises
     ------
     ModelLoadError
         When a file is missing, the config is invalid, or the weights do not fit the config.
     """
+    d = Path(directory)
+    for _ in range(4):
+        before = _folder_id(d)
+        model = _load_model_once(d)
+        if _folder_id(d) == before:
+            return model
+    raise ModelLoadError(f"{d}: the model folder kept changing while it was read; try again when it is written.")
+
+
+def _folder_id(d: Path) -> tuple[int, int] | None:
+    """Identity of the folder ``d`` names now (a swapped-in folder is another one)."""
+    try:
+        st = os.stat(d)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _load_model_once(d: Path) -> AIMusicNet:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    d = Path(directory)
     config = load_config(d)
     w_path = d / WEIGHTS_NAME
     if not w_path.is_file():

@@ -408,3 +408,18 @@ def test_swap_dirs_exchanges_two_folders(tmp_path: Path, monkeypatch: pytest.Mon
     model_mod._swap_dirs(a, b)
     assert [p.name for p in a.iterdir()] == ["b"] and [p.name for p in b.iterdir()] == ["a"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_a_folder_swapped_in_while_it_is_read_gives_one_save_not_a_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """save_model runs between the reading of config.json and of the weights: the read starts again."""
+    d = save_model(_tiny("1.0.0", seed=0), tmp_path / "model")
+    real_header_check = model_mod._check_weights_header
+    saved = []
+
+    def save_meanwhile(w_path: Path, config: ModelConfig) -> None:
+        if not saved:  # once, after the first config.json was read
+            saved.append(save_model(_tiny("2.0.0", seed=1), d))
+        real_header_check(w_path, config)
+
+    monkeypatch.setattr(model_mod, "_check_weights_header", save_meanwhile)
+    assert _state_of(d) == ("2.0.0", 1) and saved
