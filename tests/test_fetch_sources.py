@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from aiaudio.audio import encode_audio
 from conftest import music_like
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fetch_sources.py"
@@ -176,6 +177,11 @@ def test_undecodable_file_and_wrong_rate(fs, tmp_path):
     work.mkdir()
     (work / "junk.mp3").write_bytes(b"this is not audio" * 100)
     sf.write(str(work / "r.wav"), music_like(1.0, 8000, 1).T, 8000)
+    (work / "s.mp3").write_bytes(encode_audio(music_like(4.0, 44100, 2), 44100, "mp3"))
+    (work / "s.m4a").write_bytes(encode_audio(music_like(12.0, 44100, 2), 44100, "m4a"))
+    sf.write(str(work / "long.flac"), music_like(12.0, 22050, 1).T, 22050)
+    data = (work / "long.flac").read_bytes()
+    (work / "cut.flac").write_bytes(data[: len(data) // 2])  # header says 12 s, half the frames are there
     _git("init", "-q", cwd=work)
     _git("add", ".", cwd=work)
     _git("commit", "-q", "-m", "x", cwd=work)
@@ -187,6 +193,10 @@ def test_undecodable_file_and_wrong_rate(fs, tmp_path):
         w.writerow(["junk.mp3", "o/w", "junk.mp3", ref, 1, 44100, 2])
         w.writerow(["r.wav", "o/w", "r.wav", ref, 1.0, 16000, 2])
         w.writerow(["bad-ref.wav", "o/w", "r.wav", "0" * 40, 1.0, 8000, 1])
+        w.writerow(["s.mp3", "o/w", "s.mp3", ref, 4.0, 44100, 2])
+        w.writerow(["s.m4a", "o/w", "s.m4a", ref, 12.0, 44100, 2])
+        w.writerow(["long.flac", "o/w", "long.flac", ref, 12.0, 22050, 1])
+        w.writerow(["cut.flac", "o/w", "cut.flac", ref, 12.0, 22050, 1])
     repos = tmp_path / "repos"
     (repos / "o").mkdir(parents=True)
     os.rename(work, repos / "o" / "w")
@@ -197,8 +207,15 @@ def test_undecodable_file_and_wrong_rate(fs, tmp_path):
     assert rep["r.wav"]["status"] == "differs"
     assert "sample rate 8000" in rep["r.wav"]["reason"] and "1 channels" in rep["r.wav"]["reason"]
     assert rep["bad-ref.wav"]["status"] == "missing_ref"
-    assert s["differing"] == 2 and s["missing"] == 1
-    assert not (out / "index.jsonl").read_text().strip()
+    assert {rep[p]["status"] for p in ("s.mp3", "s.m4a", "long.flac")} == {"extracted"}
+    assert float(rep["s.mp3"]["duration_file"]) == pytest.approx(4.0, abs=0.1)  # decoded whole
+    # a truncated file: the seek to its end finds nothing there, the whole decode is short
+    assert rep["cut.flac"]["status"] in ("differs", "undecodable")
+    if rep["cut.flac"]["status"] == "differs":
+        assert float(rep["cut.flac"]["duration_file"]) < 9.0
+    assert s["differing"] == 3 and s["missing"] == 1 and s["extracted"] == 3
+    idx = {json.loads(line)["path"] for line in (out / "index.jsonl").read_text().splitlines()}
+    assert idx == {"s.mp3", "s.m4a", "long.flac"}
 
 
 def test_manifest_errors(fs, tmp_path):
