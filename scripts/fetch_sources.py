@@ -82,7 +82,7 @@ TAIL_S = 2.0  # and from its end: a truncated file fails here
 #: Row statuses. ``ok`` = extracted now; ``present`` = there and verified before.
 OK, PRESENT = "extracted", "present"
 MISSING_STATUSES = ("missing_repo", "missing_ref", "missing_path", "clone_failed")
-DIFFER_STATUSES = ("differs", "undecodable")
+DIFFER_STATUSES = ("differs", "undecodable", "failed")
 
 REPORT_COLUMNS = [
     "path", "source_repo", "source_path", "ref", "status", "reason", "size", "blob",
@@ -197,15 +197,24 @@ class BlobReader:
         """Copy the next ``size`` bytes (the blob :meth:`open` announced) into ``fh``."""
         assert self.proc.stdout is not None
         left = size
+        failed: BaseException | None = None
         while left > 0:
             buf = self.proc.stdout.read(min(CHUNK, left))
             if not buf:
                 raise OSError(f"git cat-file ended early in {self.git_dir}")
-            fh.write(buf)
+            left -= len(buf)
+            if failed is not None:
+                continue  # drain the rest: the next request must start at a header
+            try:
+                fh.write(buf)
+            except OSError as e:
+                failed = e
+                continue
             for h in hashers:
                 h.update(buf)
-            left -= len(buf)
         self.proc.stdout.read(1)  # the newline after the content
+        if failed is not None:
+            raise failed
 
     def _skip(self, size: int) -> None:
         assert self.proc.stdout is not None
@@ -350,7 +359,14 @@ def verify_audio(path: Path, duration_s: float | None, sample_rate: int | None, 
             if not n or dur is None:
                 raise AudioLoadError(f"{path}: FFmpeg decodes no samples", path=str(path), reason="empty")
     except (AudioLoadError, OSError, RuntimeError, ValueError, EOFError, IndexError) as e:
-        return Check(False, f"does not decode: {type(e).__name__}: {e}", decodable=False)
+        why = f"aiaudio.audio does not decode it: {type(e).__name__}: {e}"
+        try:
+            end, n = _decode_av(path)
+            if n and end:
+                why += f" (FFmpeg alone decodes {end:.2f} s)"
+        except Exception:
+            pass
+        return Check(False, why, decodable=False)
     problems = []
     if duration_s is not None and abs(dur - duration_s) > tolerance_s:
         extra = f" (the header states {stated:.2f} s)" if how == "decoded" and stated and abs(stated - dur) > tolerance_s else ""
@@ -542,7 +558,9 @@ def process_repo(repo: str, rows: Sequence[Row], git_dir: Path | None, out: Path
             try:
                 done(_one(reader, row, out, index, tolerance_s, commit_ok))
             except Exception as e:  # one bad file must not stop the run
-                done(Result(row, "undecodable", f"{type(e).__name__}: {e}"))
+                done(Result(row, "failed", f"{type(e).__name__}: {e}"))
+                reader.close()  # it may be mid-blob: start a fresh one
+                reader = BlobReader(git_dir)
     finally:
         reader.close()
     return results
@@ -566,7 +584,9 @@ def _one(reader: BlobReader, row: Row, out: Path, index: Index, tolerance_s: flo
         status = PRESENT
     else:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.part-{os.getpid()}-{threading.get_ident()}")
+        # a short temporary name: the final one may be near the file system's limit
+        tag = hashlib.sha1(dest.name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        tmp = dest.with_name(f".{tag}.part-{os.getpid()}-{threading.get_ident()}")
         sh, s1 = hashlib.sha256(), hashlib.sha1(f"blob {size}\0".encode())
         hashers = [sh, s1]
         try:

@@ -241,3 +241,26 @@ def test_main_exit_status_and_summary(fs, tmp_path, origin, capsys):
     rc = fs.main(["--manifest", str(m), "--repos", str(repos), "--out", str(tmp_path / "o"), "--no-progress",
                   "--repo", "alice/tiny", "--jobs", "2"])
     assert "0 extracted, 2 already there" in capsys.readouterr().out
+
+
+def test_long_names_and_a_failed_file_do_not_break_the_stream(fs, tmp_path, origin):
+    """A name near the file system's limit still extracts (short temporary name), and a file that
+    cannot be written does not leave git's stream mid-blob for the next one."""
+    repos = _layout("mirror", tmp_path, origin)
+    long = "x/ai/s/" + "n" * 240 + ".wav"
+    blocked = tmp_path / "out" / "x" / "ai" / "blocked"
+    blocked.mkdir(parents=True)
+    (blocked / "a.wav").mkdir()  # a folder where the file should go: the write fails
+    m = tmp_path / "m.csv"
+    with m.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "source_repo", "source_path", "ref", "duration_s", "sample_rate", "channels"])
+        w.writerow([long, "alice/tiny", "audio/a.wav", origin["ref"], 2.0, 16000, 1])
+        w.writerow(["x/ai/blocked/a.wav", "alice/tiny", "audio/a.wav", origin["ref"], 2.0, 16000, 1])
+        w.writerow(["x/human/s/b.flac", "alice/tiny", "audio/b c.flac", origin["ref"], 3.0, 22050, 2])
+    s = fs.fetch_sources(fs.read_manifest(m), repos, tmp_path / "out", progress=False)
+    rep = _report(tmp_path / "out")
+    assert rep[long]["status"] == "extracted"
+    assert rep["x/ai/blocked/a.wav"]["status"] == "failed"
+    assert rep["x/human/s/b.flac"]["status"] == "extracted"  # the stream was still in step
+    assert s["extracted"] == 2 and s["differing"] == 1
