@@ -229,3 +229,23 @@ def test_real_manifest_leave_one_service_out(real_items):
     assert {"suno", "google-lyria", "producer-ai", "stable-audio", "musicgen", "rendered-symbolic"} <= set(folds)
     for fam, fold in folds.items():
         assert_fold(fam, fold, real_items)
+
+
+def test_split_csvs_keep_the_flags(tmp_path):
+    """train.write_manifest (splits/*.csv) keeps family, role, probable and vocals for evaluation."""
+    from aiaudio.train import write_manifest
+
+    items = [Item(str(tmp_path / "a.wav"), AI, "suno-v5", "g1", "s", 12.0, family="suno", role="eval", probable=True, vocals="yes"),
+             Item(str(tmp_path / "b.wav"), HUMAN, "human", "g2", "s", None, family="human-commercial")]
+    write_manifest(items, tmp_path / "split.csv")
+    back = from_manifest(tmp_path / "split.csv")
+    assert back == items
+    plain = [Item(str(tmp_path / "c.wav"), AI, "x", "g", "s")]
+    write_manifest(plain, tmp_path / "plain.csv")
+    assert (tmp_path / "plain.csv").read_text().splitlines()[0] == "path,label,generator,group,source,duration_s"
+
+
+def test_from_manifest_part_human_column_means_eval(tmp_path):
+    (tmp_path / "m.csv").write_text("path,label,part_human,probable\na.wav,ai,yes,no\nb.wav,ai,no,yes\n")
+    a, b = from_manifest(tmp_path / "m.csv")
+    assert (a.role, a.probable) == ("eval", False) and (b.role, b.probable) == ("", True)
