@@ -49,9 +49,9 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Sequence
+from typing import IO, Callable, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
@@ -472,14 +472,6 @@ class Result:
     size: int | None = None
     blob: str = ""
     check: Check | None = None
-
-
-@dataclass
-class Stats:
-    counts: dict[str, int] = field(default_factory=dict)
-
-    def add(self, status: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
 
 
 def read_manifest(path: Path) -> list[Row]:
