@@ -248,6 +248,32 @@ def loudness_bands(recs: list[dict], md: bool) -> str:
     return table(["label", "files"] + [f"{b[2]} LUFS" for b in bands], rows, md)
 
 
+def _items(recs: list[dict]) -> list:
+    from aiaudio.data import Item
+
+    return [Item(r["path"], 1 if r["label"] == "ai" else 0, r["generator"], r["group"], r["source"], _f(r["duration_s"]),
+                 family=r["family"], role=r["role"], probable=r["probable"] == "yes", vocals=r["has_vocals"]) for r in recs]
+
+
+def splits(recs: list[dict], md: bool, seed: int = 0) -> str:
+    """The group split and the leave-one-family-out folds of these files (seed ``seed``)."""
+    from aiaudio.data import leave_one_family_out, split_by_group
+
+    items = _items(recs)
+    sp = split_by_group(items, seed=seed)
+    rows = [["group split", "-"] + [f"{len(sp[k])} ({sum(it.label for it in sp[k])} ai)" for k in ("train", "val", "test")]
+            + ["-", sum(it.family == "human-commercial" for it in sp["test"]), sum(it.role == "eval" for it in sp["test"])]]
+    for fam, f in leave_one_family_out(items, seed=seed).items():
+        placed = sum(len(v) for v in f.values())
+        side = f["test"] + f["holdout"]
+        rows.append([f"without {fam}", sum(it.label for it in f["holdout"])]
+                    + [f"{len(f[k])} ({sum(it.label for it in f[k])} ai)" for k in ("train", "val", "test")]
+                    + [len(items) - placed, sum(it.family == "human-commercial" for it in side),
+                       sum(it.role == "eval" for it in side)])
+    return table(["split (seed 0)", "held-out AI files", "train", "val", "test", "dropped (other families of held-out groups)",
+                  "commercial human songs on the test side", "evaluation-only files on the test side"], rows, md)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
@@ -269,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"measured on {len(recs) - len(errors)} ({args.excerpt_seconds:g} s from the middle of each)\n")
     for title, fn in (("Composition", composition), ("Durations (s)", durations), ("Genres", genres),
                       ("Licences", licences), ("Confounds per class", confounds),
-                      ("Cut-off per label", cutoff_bands), ("Loudness per label", loudness_bands)):
+                      ("Cut-off per label", cutoff_bands), ("Loudness per label", loudness_bands),
+                      ("Splits", splits)):
         print(f"## {title}\n" if md else f"== {title}")
         print(fn(recs, md))
         print()
