@@ -10,12 +10,15 @@ import csv
 import importlib.util
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiaudio import vocoders as V
 from conftest import music_like
@@ -317,3 +320,12 @@ def test_prepare_writes_source_rows(prep, tmp_path):
     assert list(rows[0]) == prep.MANIFEST_COLUMNS and len(rows) == 6
     assert {r["family"] for r in rows} >= {"suno", "codec-reconstruction", "human-commercial"}
     assert prep.load_state(out)["manifest_rows"]["sources"] == 6
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_normalise_generator_is_a_stable_slug(prep, name):
+    slug = prep.normalise_generator(name)
+    assert slug and re.fullmatch(r"[a-z0-9.\-]+", slug) and "--" not in slug
+    assert prep.normalise_generator(slug) == slug  # idempotent
+    assert prep.family_of(name, "ai")  # every name gets a family
