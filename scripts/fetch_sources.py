@@ -8,8 +8,10 @@ commit) and ``path`` (where the file goes in the cache), with the ``duration_s``
 copies of those repositories, this script writes each file to ``OUT/<path>`` (streamed
 from ``git cat-file --batch``; no work tree is checked out) and checks it:
 
-* it decodes (the first seconds and the last two seconds are decoded, and the container's
-  duration is read from its header),
+* it decodes (its first seconds through :func:`aiaudio.audio.load_audio`; for WAV, FLAC,
+  Ogg, Opus and M4A the last seconds after a seek, which must reach the duration the
+  container states; MP3s, whose stated duration is only an estimate where they have no
+  length header, are decoded whole with FFmpeg),
 * its duration is within ``--tolerance`` (default 0.5 s) of the manifest's,
 * its sample rate and channel count are the manifest's.
 
@@ -432,6 +434,16 @@ class Index:
             os.replace(tmp, self.path)
 
 
+def _agrees(entry: dict, row: "Row", tolerance_s: float) -> bool:
+    """What the index read still agrees with the manifest row (it may have been corrected since)."""
+    d = entry.get("duration_s")
+    if row.duration_s is not None and (d is None or abs(d - row.duration_s) > tolerance_s):
+        return False
+    if row.sample_rate is not None and entry.get("sample_rate") != row.sample_rate:
+        return False
+    return row.channels is None or entry.get("channels") == row.channels
+
+
 def still_matches(entry: dict | None, dest: Path) -> bool:
     """True when ``dest`` is the file ``entry`` verified: same size and modification time."""
     if not entry:
@@ -532,7 +544,8 @@ def process_repo(repo: str, rows: Sequence[Row], git_dir: Path | None, out: Path
     for row in rows:
         dest = out / row.path
         e = index.get(row.path)
-        if still_matches(e, dest) and e.get("ref") == row.ref and e.get("source_path") == row.source_path:
+        if (still_matches(e, dest) and e.get("ref") == row.ref and e.get("source_path") == row.source_path
+                and _agrees(e, row, tolerance_s)):
             done(Result(row, PRESENT, size=e["size"], blob=e.get("blob", ""),
                         check=Check(True, "", e.get("duration_s"), e.get("sample_rate"), e.get("channels"), e.get("format", ""))))
         else:

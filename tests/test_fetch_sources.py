@@ -264,3 +264,15 @@ def test_long_names_and_a_failed_file_do_not_break_the_stream(fs, tmp_path, orig
     assert rep["x/ai/blocked/a.wav"]["status"] == "failed"
     assert rep["x/human/s/b.flac"]["status"] == "extracted"  # the stream was still in step
     assert s["extracted"] == 2 and s["differing"] == 1
+
+
+def test_a_corrected_manifest_is_checked_again(fs, tmp_path, origin):
+    """A verified file is checked again when the manifest's duration, rate or channels change."""
+    repos = _layout("mirror", tmp_path, origin)
+    out = tmp_path / "out"
+    rows = fs.read_manifest(_manifest(tmp_path / "m.csv", origin["ref"]))
+    fs.fetch_sources(rows, repos, out, progress=False)
+    a = next(r for r in rows if r.path == "x/ai/s/a.wav")
+    a.duration_s = 5.0
+    s = fs.fetch_sources(rows, repos, out, progress=False)
+    assert _report(out)["x/ai/s/a.wav"]["status"] == "differs" and s["already_there"] == 1
