@@ -11,7 +11,7 @@ from ``git cat-file --batch``; no work tree is checked out) and checks it:
 * it decodes (its first seconds through :func:`aiaudio.audio.load_audio`; for WAV, FLAC,
   Ogg, Opus and M4A the last seconds after a seek, which must reach the duration the
   container states; MP3s, whose stated duration is only an estimate where they have no
-  length header, are decoded whole with FFmpeg),
+  length header, are decoded whole with the same loader),
 * its duration is within ``--tolerance`` (default 0.5 s) of the manifest's,
 * its sample rate and channel count are the manifest's.
 
@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
-from aiaudio.audio import audio_info, load_audio  # noqa: E402
+from aiaudio.audio import audio_info, load_audio, stream_audio  # noqa: E402
 from aiaudio.errors import AudioLoadError  # noqa: E402
 
 
@@ -326,18 +326,31 @@ def _sr_of(path: Path) -> int | None:
         return c.streams.audio[0].codec_context.sample_rate or None
 
 
+def _decode_loader(path: Path) -> float:
+    """Seconds of audio :func:`aiaudio.audio.stream_audio` (what training reads with) decodes."""
+    n, sr = 0, None
+    with stream_audio(path, block_s=30.0) as st:
+        for blk in st:
+            n += blk.shape[1]
+        sr = st.sr
+    if not n or not sr:
+        raise AudioLoadError(f"{path}: no samples decoded", path=str(path), reason="empty")
+    return n / sr
+
+
 def verify_audio(path: Path, duration_s: float | None, sample_rate: int | None, channels: int | None,
                  tolerance_s: float = 0.5) -> Check:
     """Check that ``path`` decodes and has the stated duration, rate and channels.
 
     The header gives rate and channels, and the first :data:`HEAD_S` seconds are decoded.
     For WAV, FLAC, Ogg, Opus and M4A the container's duration (as FFprobe states it) is
-    exact: the last seconds are decoded after a seek and must reach it. An MP3's stated
-    duration is an estimate where the file has no length header (some files here state
-    40 s more than they hold), so MP3s are decoded whole with FFmpeg (about 0.25 s per
-    100 s of audio), damaged packets skipped as the ``ffmpeg`` tool does; so is any file
-    whose end is not reached or whose stated duration disagrees with the manifest. The
-    decoded length is then what counts.
+    exact: the last seconds are decoded after a seek (FFmpeg) and must reach it. An MP3's
+    stated duration is an estimate where the file has no length header (some files here
+    state 20 s more or less than they hold), so MP3s are decoded whole with
+    :func:`aiaudio.audio.stream_audio`, the loader training uses (about 0.3 s per 100 s of
+    audio); so is any file whose end is not reached or whose stated duration disagrees
+    with the manifest. The decoded length is then what counts, and a file that loader
+    cannot decode to its end fails (the reason says what FFmpeg alone makes of it).
     """
     try:
         info = audio_info(path)
@@ -356,10 +369,8 @@ def verify_audio(path: Path, duration_s: float | None, sample_rate: int | None, 
                 dur, how = None, "decoded"
         if dur is not None and duration_s is not None and abs(dur - duration_s) > tolerance_s:
             dur, how = None, "decoded"
-        if dur is None:
-            dur, n = _decode_av(path)
-            if not n or dur is None:
-                raise AudioLoadError(f"{path}: FFmpeg decodes no samples", path=str(path), reason="empty")
+        if dur is None:  # decode it whole, as training will: with aiaudio's own loader
+            dur = _decode_loader(path)
     except (AudioLoadError, OSError, RuntimeError, ValueError, EOFError, IndexError) as e:
         why = f"aiaudio.audio does not decode it: {type(e).__name__}: {e}"
         try:
@@ -371,8 +382,18 @@ def verify_audio(path: Path, duration_s: float | None, sample_rate: int | None, 
         return Check(False, why, decodable=False)
     problems = []
     if duration_s is not None and abs(dur - duration_s) > tolerance_s:
-        extra = f" (the header states {stated:.2f} s)" if how == "decoded" and stated and abs(stated - dur) > tolerance_s else ""
-        problems.append(f"duration {dur:.2f} s {how}{extra}, manifest {duration_s:.2f} s")
+        extra = []
+        if how == "decoded":
+            try:
+                ff, _ = _decode_av(path)
+                if ff is not None and abs(ff - dur) > tolerance_s:
+                    extra.append(f"FFmpeg decodes {ff:.2f} s")
+            except Exception:
+                pass
+            if stated and abs(stated - dur) > tolerance_s:
+                extra.append(f"the header states {stated:.2f} s")
+        more = f" ({'; '.join(extra)})" if extra else ""
+        problems.append(f"duration {dur:.2f} s {how}{more}, manifest {duration_s:.2f} s")
     if sample_rate is not None and info.sr != sample_rate:
         problems.append(f"sample rate {info.sr} Hz, manifest {sample_rate} Hz")
     if channels is not None and info.channels != channels:
@@ -531,7 +552,7 @@ def _sha256(path: Path) -> str:
 
 def process_repo(repo: str, rows: Sequence[Row], git_dir: Path | None, out: Path, index: Index,
                  tolerance_s: float = 0.5, missing_status: str = "missing_repo", missing_reason: str = "",
-                 tick: Callable[[Result], None] = lambda r: None) -> list[Result]:
+                 tick: Callable[[Result], None] = lambda r: None, recheck: bool = False) -> list[Result]:
     """Extract and verify the rows of one repository; never raises for a single file."""
     results: list[Result] = []
 
@@ -544,7 +565,7 @@ def process_repo(repo: str, rows: Sequence[Row], git_dir: Path | None, out: Path
     for row in rows:
         dest = out / row.path
         e = index.get(row.path)
-        if (still_matches(e, dest) and e.get("ref") == row.ref and e.get("source_path") == row.source_path
+        if (not recheck and still_matches(e, dest) and e.get("ref") == row.ref and e.get("source_path") == row.source_path
                 and _agrees(e, row, tolerance_s)):
             done(Result(row, PRESENT, size=e["size"], blob=e.get("blob", ""),
                         check=Check(True, "", e.get("duration_s"), e.get("sample_rate"), e.get("channels"), e.get("format", ""))))
@@ -681,6 +702,7 @@ def fetch_sources(
     clone_url: str = DEFAULT_CLONE_URL,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    recheck: bool = False,
 ) -> dict:
     """Extract and verify every row; returns the summary written to ``fetch_report.json``.
 
@@ -702,6 +724,8 @@ def fetch_sources(
         URL template for ``clone`` (``{repo}``, ``{owner}``, ``{name}``).
     progress : bool
         Show a tqdm progress bar (files).
+    recheck : bool
+        Verify files that the index lists again (their bytes are not copied again).
     """
     from tqdm import tqdm
 
@@ -736,7 +760,7 @@ def fetch_sources(
                     status, reason = "clone_failed", msg
                     with lock:
                         bar.write(f"{repo}: {msg}")
-        return process_repo(repo, by_repo[repo], g, out, index, tolerance_s, status, reason, tick)
+        return process_repo(repo, by_repo[repo], g, out, index, tolerance_s, status, reason, tick, recheck)
 
     t0 = time.time()
     try:
@@ -773,6 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="repositories at once (default 1)")
     ap.add_argument("--tolerance", type=float, default=0.5, help="accepted duration difference in seconds (default 0.5)")
     ap.add_argument("--repo", action="append", default=[], metavar="OWNER/NAME", help="only these repositories (repeatable)")
+    ap.add_argument("--recheck", action="store_true", help="verify the files already there again (after a change of the checks)")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
     try:
@@ -790,7 +815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     repos.mkdir(parents=True, exist_ok=True)
     out = args.out.expanduser().resolve()
     s = fetch_sources(rows, repos, out, clone=args.clone, jobs=args.jobs, tolerance_s=args.tolerance,
-                      clone_url=args.clone_url, progress=not args.no_progress)
+                      clone_url=args.clone_url, progress=not args.no_progress, recheck=args.recheck)
     print(summary_line(s))
     for k, v in s["by_status"].items():
         print(f"  {k}: {v}")

@@ -135,6 +135,9 @@ def test_idempotent_and_resumable(fs, tmp_path, origin):
     assert (s["extracted"], s["already_there"]) == (0, 2)
     assert {p: p.stat().st_mtime_ns for p in (a, b)} == mt
     repos = _layout("mirror", tmp_path / "again", origin)
+    s = fs.fetch_sources(rows, repos, out, progress=False, recheck=True)  # verified again, not copied again
+    assert (s["extracted"], s["already_there"], s["differing"]) == (0, 2, 1)
+    assert {p: p.stat().st_mtime_ns for p in (a, b)} == mt
 
     # resume: a file lost, a temporary file of a killed run, a file damaged in place
     a.unlink()
