@@ -54,6 +54,7 @@ __all__ = [
     "from_manifest",
     "from_sonics",
     "hold_out",
+    "leave_one_family_out",
     "load_items",
     "make_loader",
     "split_by_group",
@@ -82,6 +83,17 @@ class Item:
         Dataset or folder it came from (for per-source tables).
     duration_s : float or None
         Duration in seconds when known (filled lazily by the segment datasets otherwise).
+    family : str
+        Generator family (``"suno"``, ``"musicgen"``, ``"codec-reconstruction"``, ...; for
+        human items e.g. ``"human-commercial"``), when the manifest says; ``hold_out``
+        takes ``family:NAME`` patterns, and :func:`split_by_group` stratifies by it.
+    role : str
+        ``"eval"``: evaluation only (e.g. AI over a real recording); splits never put it in
+        training. ``""`` or ``"train"``: usable for training.
+    probable : bool
+        The label rests on indirect evidence (report such items separately).
+    vocals : str
+        ``"yes"`` / ``"no"`` / ``"unknown"`` / ``""`` (not stated).
     """
 
     path: str
@@ -90,6 +102,10 @@ class Item:
     group: str
     source: str = ""
     duration_s: float | None = None
+    family: str = ""
+    role: str = ""
+    probable: bool = False
+    vocals: str = ""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -144,6 +160,10 @@ def _float_or_none(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return v if math.isfinite(v) and v > 0 else None
+
+
+def _yes(value: str) -> bool:
+    return value.strip().lower() in ("yes", "true", "1", "y")
 
 
 def _clean_generator(name: str) -> str:
@@ -213,6 +233,9 @@ def from_manifest(csv_path: str | os.PathLike[str], root: str | os.PathLike[str]
         at the top level.
     ``duration_s`` or ``duration`` (optional)
         Seconds.
+    ``family``, ``role``, ``probable``, ``has_vocals`` (optional)
+        See :class:`Item`. ``probable`` is true for ``yes`` / ``true`` / ``1``. Without a
+        ``role``, a row with ``part_human`` = ``yes`` gets role ``"eval"``.
 
     Raises
     ------
@@ -252,7 +275,10 @@ def from_manifest(csv_path: str | os.PathLike[str], root: str | os.PathLike[str]
             generator = _clean_generator(generator) if generator else ("human" if label == HUMAN else (source or "ai"))
             group = get(row, "group") or p.stem
             duration = _float_or_none(get(row, "duration_s") or get(row, "duration"))
-            items.append(Item(os.path.abspath(full), label, generator, group, source, duration))
+            role = get(row, "role").lower() or ("eval" if _yes(get(row, "part_human")) else "")
+            items.append(Item(os.path.abspath(full), label, generator, group, source, duration,
+                              family=get(row, "family"), role=role, probable=_yes(get(row, "probable")),
+                              vocals=get(row, "has_vocals").lower()))
     return items
 
 
@@ -461,7 +487,15 @@ def split_by_group(
     common generator (for human-only groups: their source); strata of fewer than three
     groups are pooled by label mix. So every split gets both labels, and most generators
     and sources, whenever there are groups enough; small strata give validation and test
-    one group each, so their shares can exceed ``val_frac`` / ``test_frac``.
+    one group each, so their shares can exceed ``val_frac`` / ``test_frac``. Where items
+    carry a ``family`` (see :class:`Item`), it takes the generator's (AI) or the source's
+    (human) place in the strata, so e.g. commercial human releases are dealt out as one
+    stratum and reach every split.
+
+    A group that holds an evaluation-only item (``role == "eval"``: AI mixed over a real
+    recording, say) goes to test whole, as the first part of its stratum's test share:
+    such items never train, and their group-mates (the real recording they were made
+    from) stay on their side.
 
     Parameters
     ----------
@@ -481,11 +515,13 @@ def split_by_group(
     if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
         raise ValueError(f"need 0 <= val_frac, test_frac and val_frac + test_frac < 1; got {val_frac}, {test_frac}")
     groups = _groups(items)
+    eval_groups = {g for g, idx in groups.items() if any(items[i].role == "eval" for i in idx)}
     keys: dict[str, tuple] = {}
     for g, idx in groups.items():
         labels = tuple(sorted({items[i].label for i in idx}))
-        if stratify:  # AI and mixed groups by generator, human groups by source
-            gens = Counter(items[i].generator if labels != (HUMAN,) else (items[i].source or "human") for i in idx)
+        if stratify:  # AI and mixed groups by family or generator, human groups by family or source
+            gens = Counter((items[i].family or items[i].generator) if labels != (HUMAN,)
+                           else (items[i].family or items[i].source or "human") for i in idx)
             top = sorted(gens.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
             keys[g] = (labels, top)
         else:
@@ -494,16 +530,19 @@ def split_by_group(
         sizes = Counter(keys.values())
         keys = {g: (k if sizes[k] >= 3 else (k[0], "*")) for g, k in keys.items()}
     strata: dict[tuple, list[str]] = defaultdict(list)
-    for g in sorted(groups):
+    for g in sorted(keys):
         strata[keys[g]].append(g)
     rng = np.random.default_rng(seed)
-    where: dict[str, str] = {}
+    where: dict[str, str] = {g: "test" for g in eval_groups}
     for key in sorted(strata, key=repr):
-        gs = strata[key]
-        order = rng.permutation(len(gs))
-        total = sum(len(groups[g]) for g in gs)
+        total = sum(len(groups[g]) for g in strata[key])
         target = {"test": test_frac * total, "val": val_frac * total}
-        have = {"test": 0, "val": 0}
+        # groups with evaluation-only items are test's first share of their stratum
+        have = {"test": sum(len(groups[g]) for g in strata[key] if g in eval_groups), "val": 0}
+        gs = [g for g in strata[key] if g not in eval_groups]
+        if not gs:
+            continue
+        order = rng.permutation(len(gs))
         left = len(gs)
         for j in order:
             g = gs[j]
@@ -533,7 +572,11 @@ def hold_out(
     items : sequence of Item
     generators : iterable of str
         Generator names or shell patterns (``'udio*'``, ``'*-reconstruction'``), matched
-        case-sensitively with :func:`fnmatch.fnmatchcase`.
+        case-sensitively with :func:`fnmatch.fnmatchcase`. A pattern ``'family:NAME'``
+        matches the items' ``family`` instead (``'family:suno'``, ``'family:codec-*'``):
+        a whole family or service. Its groups leave the rest entirely, as with
+        ``drop_shared`` (a demo page that compares several models is one group: the
+        other models' items of it are dropped, so no group is on both sides).
     drop_shared : bool
         Also drop (from both lists) items of *other* generators that share a group with a
         held-out item: e.g. the other reconstructions of the same source tracks.
@@ -549,11 +592,15 @@ def hold_out(
     pats = [g for g in generators]
     if not pats:
         return list(items), []
+    fam_pats = [p[len("family:"):] for p in pats if p.startswith("family:")]
+    gen_pats = [p for p in pats if not p.startswith("family:")]
+    drop_shared = drop_shared or bool(fam_pats)
 
-    def match(gen: str) -> bool:
-        return any(fnmatch.fnmatchcase(gen, p) for p in pats)
+    def match(it: Item) -> bool:
+        return (any(fnmatch.fnmatchcase(it.generator, p) for p in gen_pats)
+                or (bool(it.family) and any(fnmatch.fnmatchcase(it.family, p) for p in fam_pats)))
 
-    matched = [match(it.generator) for it in items]
+    matched = [match(it) for it in items]
     held_groups = {it.group for it, m in zip(items, matched) if m}
     rest, held = [], []
     for it, m in zip(items, matched):
@@ -564,6 +611,55 @@ def hold_out(
         else:
             rest.append(it)
     return rest, held
+
+
+def leave_one_family_out(
+    items: Sequence[Item],
+    families: Iterable[str] | None = None,
+    val_frac: float = 0.15,
+    test_frac: float = 0.15,
+    seed: int = 0,
+) -> dict[str, dict[str, list[Item]]]:
+    """Folds that each hold out one generator family (or service) whole.
+
+    For each family ``F``: :func:`hold_out` with ``'family:F'`` (F's items, the human items
+    of their groups, and no other item of those groups anywhere), then
+    :func:`split_by_group` on the rest. A fold is evaluated on ``holdout`` + ``test``
+    (``scripts/leave_one_out.py`` does this): the AUC of F against the human test items
+    says how the detector does on a family it never saw.
+
+    Parameters
+    ----------
+    items : sequence of Item
+        Items with ``family`` set (e.g. from a manifest with a ``family`` column).
+    families : iterable of str, optional
+        Families (or ``fnmatch`` patterns) to hold out, one per fold; default every family
+        of an AI item.
+    val_frac, test_frac, seed
+        For :func:`split_by_group`.
+
+    Returns
+    -------
+    dict
+        ``{family: {'train': [...], 'val': [...], 'test': [...], 'holdout': [...]}}``.
+
+    Raises
+    ------
+    ValueError
+        If no item has a family.
+    """
+    items = list(items)
+    if families is None:
+        families = sorted({it.family for it in items if it.label == AI and it.family})
+    families = list(families)
+    if not families:
+        raise ValueError("no item has a family; use a manifest with a 'family' column, or hold out generators with hold_out()")
+    folds: dict[str, dict[str, list[Item]]] = {}
+    for fam in families:
+        rest, held = hold_out(items, [f"family:{fam}"])
+        sp = split_by_group(rest, val_frac=val_frac, test_frac=test_frac, seed=seed)
+        folds[fam] = {**sp, "holdout": held}
+    return folds
 
 
 def summarize(items: Sequence[Item]) -> str:
@@ -602,8 +698,14 @@ def summarize(items: Sequence[Item]) -> str:
     n_ai = sum(it.label == AI for it in items)
     groups = len({it.group for it in items})
     lines = [f"{len(items)} items ({n_ai} ai, {len(items) - n_ai} human), {groups} groups" + (f", {minutes(items)}" if minutes(items) else "")]
+    if any(it.family for it in items):
+        lines += block("family", lambda it: it.family or "-")
     lines += block("generator", lambda it: it.generator)
     lines += block("source", lambda it: it.source or "-")
+    flags = {"evaluation only (role eval)": sum(it.role == "eval" for it in items),
+             "probable label": sum(it.probable for it in items)}
+    if any(flags.values()):
+        lines.append("  flagged: " + ", ".join(f"{v} {k}" for k, v in flags.items() if v))
     return "\n".join(lines)
 
 

@@ -170,15 +170,21 @@ def threshold_for_fpr(p_human: np.ndarray, target_fpr: float = 0.01, uncertain_f
 
 
 def write_manifest(items: Sequence[Any], path: str | os.PathLike[str]) -> None:
-    """Write items as a CSV manifest (``path,label,generator,group,source,duration_s``)."""
+    """Write items as a CSV manifest (``path,label,generator,group,source,duration_s``, plus
+    ``family,role,probable,has_vocals`` when any item carries them)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
+    extra = any(getattr(it, "family", "") or getattr(it, "role", "") or getattr(it, "probable", False)
+                or getattr(it, "vocals", "") for it in items)
     with tmp.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["path", "label", "generator", "group", "source", "duration_s"])
+        w.writerow(["path", "label", "generator", "group", "source", "duration_s"]
+                   + (["family", "role", "probable", "has_vocals"] if extra else []))
         for it in items:
-            w.writerow([it.path, "ai" if it.label == 1 else "human", it.generator, it.group, it.source, "" if it.duration_s is None else f"{it.duration_s:.3f}"])
+            w.writerow([it.path, "ai" if it.label == 1 else "human", it.generator, it.group, it.source, "" if it.duration_s is None else f"{it.duration_s:.3f}"]
+                       + ([getattr(it, "family", ""), getattr(it, "role", ""), "yes" if getattr(it, "probable", False) else "no",
+                           getattr(it, "vocals", "")] if extra else []))
     tmp.replace(path)
 
 

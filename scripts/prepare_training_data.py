@@ -65,7 +65,18 @@ from aiaudio.audio import load_audio, resample, to_mono  # noqa: E402
 from aiaudio import vocoders as V  # noqa: E402
 
 DEFAULT_OUT = Path(os.environ.get("AIAUDIO_TRAINING_DATA", "~/.cache/aiaudio/training-data")).expanduser()
-DEFAULT_SHARED = (REPO / ".." / "shared" / "data").resolve()
+
+
+def _shared_data() -> Path:
+    """``../shared/data`` next to the checkout (a worktree one level deeper finds it too)."""
+    for up in (REPO.parent, REPO.parent.parent):
+        if (up / "shared" / "data").is_dir():
+            return (up / "shared" / "data").resolve()
+    return (REPO.parent / "shared" / "data").resolve()
+
+
+DEFAULT_SHARED = _shared_data()
+DEFAULT_SOURCES = Path(os.environ.get("AIAUDIO_SOURCES", "~/.cache/aiaudio/sources")).expanduser()
 TWIN_SR = V.HIFIGAN_SR  # 22050 Hz: HiFi-GAN's rate; every twin and its human22k partner
 AUDIO_EXT = (".ogg", ".mp3", ".flac", ".wav", ".opus")
 STATE_VERSION = 1
@@ -73,6 +84,7 @@ STATE_VERSION = 1
 MANIFEST_COLUMNS = [
     "path", "label", "generator", "group", "source", "licence", "duration_s",
     "sample_rate", "channels", "variant", "origin",
+    "family", "generator_original", "role", "probable", "has_vocals", "part",
 ]
 
 # --------------------------------------------------------------------------- sources
@@ -304,6 +316,158 @@ def interleave(tracks_by_source: dict[str, list[Track]], excerpt_s: float, max_s
     return units
 
 
+# --------------------------------------------------------------------------- families
+
+#: Ordered rules: the first regular expression that matches a normalised generator name
+#: gives its family (for generators without a curated family: Debian twins, ../shared/data).
+FAMILY_RULES: list[tuple[str, str]] = [
+    (r"suno", "suno"),
+    (r"^udio", "udio"),
+    (r"lyria|musiclm", "google-lyria"),
+    (r"producer", "producer-ai"),
+    (r"stable-audio.*vae|vae|autoencoder|musika", "autoencoder-reconstruction"),
+    (r"encodec|(^|-)dac-|snac|semanticodec|hificodec|(^|-)lac\d", "codec-reconstruction"),
+    (r"griffin", "griffinlim-reconstruction"),
+    (r"bigvgan|hifigan|univnet|wavernn|wavegan|(^|-)nsf-|fastdiff|ddsp|sawsing|vocoder", "vocoder-reconstruction"),
+    (r"stable-?audio", "stable-audio"),
+    (r"ace-?step", "ace-step"),
+    (r"(^|-)yue", "yue"),
+    (r"musicgen", "musicgen"),
+    (r"audioldm|musicldm|ldm|tango|mustango", "latent-diffusion"),
+]
+
+#: Families of human material by where it comes from.
+HUMAN_FAMILIES = {
+    "human-commercial": "commercially released songs (../shared/data/sources, human-commercial/)",
+    "human-reference": "ground-truth clips of research demo pages (../shared/data/sources, ai-open-models/human/)",
+    "human-free": "freely licensed music from Debian packages (and its 22 kHz partners)",
+    "human-shared": "the human clips of ../shared/data",
+}
+
+
+def normalise_generator(name: str) -> str:
+    """A generator's name as a slug: notes in parentheses dropped, lower case, runs of other
+    characters as one ``-`` (``'musicgen-melody (baseline)'`` -> ``'musicgen-melody'``,
+    ``'presto base DiT (undistilled)'`` -> ``'presto-base-dit'``)."""
+    s = re.sub(r"\([^()]*\)", " ", name).strip().lower()
+    s = re.sub(r"[^a-z0-9.]+", "-", s).strip("-.")
+    return s or re.sub(r"[^a-z0-9.]+", "-", name.lower()).strip("-.") or "unknown"
+
+
+def family_of(generator: str, label: str, hint: str = "") -> str:
+    """The family of a generator: ``hint`` (a curated family) refined where the evidence
+    allows, else the first of :data:`FAMILY_RULES` that matches, else ``other-research``.
+
+    Refinements of the sources manifest's families: ``codec-vocoder-reconstruction`` is
+    split into ``codec-reconstruction`` (quantised neural codecs: EnCodec, DAC, SNAC,
+    SemantiCodec, HiFi-Codec), ``autoencoder-reconstruction`` (VAEs) and
+    ``vocoder-reconstruction`` (BigVGAN, HiFi-GAN, UniVNet, WaveRNN and the singing
+    vocoders); diffusion synthesisers that render MIDI with a neural decoder leave
+    ``rendered-symbolic`` (virtual instruments, no neural decoder) for ``neural-midi-synth``.
+    """
+    if label == "human":
+        return hint if hint.startswith("human-") else "human-free"
+    g = normalise_generator(generator)
+    raw = generator.lower()
+    if hint == "codec-vocoder-reconstruction" or (not hint and "reconstruction" in g):
+        for pat, fam in FAMILY_RULES:
+            if fam.endswith("-reconstruction") and re.search(pat, g):
+                return fam
+        return "vocoder-reconstruction" if hint else "other-reconstruction"
+    if "midi-to-audio" in raw or "spectrogram-diffusion" in raw or "transcription-conditioned" in raw:
+        return "neural-midi-synth"
+    if hint and hint != "human":
+        return hint
+    for pat, fam in FAMILY_RULES:
+        if re.search(pat, g):
+            return fam
+    return "other-research"
+
+
+def _yes(v: str | None) -> bool:
+    return (v or "").strip().lower() in ("yes", "true", "1")
+
+
+def read_index(sources: Path) -> dict[str, dict]:
+    """Files that ``scripts/fetch_sources.py`` extracted and verified (its ``index.jsonl``)."""
+    p = sources / "index.jsonl"
+    out: dict[str, dict] = {}
+    if not p.is_file():
+        return out
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            e = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(e, dict) and "path" in e:
+            if e.get("removed"):
+                out.pop(e["path"], None)
+            else:
+                out[e["path"]] = e
+    return out
+
+
+def source_rows(manifest: Path, sources: Path | None, require_verified: bool = True,
+                train_part_human: bool = False) -> list[dict]:
+    """Training-manifest rows for the files of the sources manifest (``../shared/data/sources``).
+
+    Parameters
+    ----------
+    manifest : Path
+        The sources manifest.
+    sources : Path or None
+        Where ``scripts/fetch_sources.py`` extracted them; paths become absolute paths there.
+    require_verified : bool
+        Keep only files that the extraction verified (listed in ``sources/index.jsonl``);
+        ``False`` lists every row (for split planning without the audio).
+    train_part_human : bool
+        Let AI files that contain real audio (``part_human = yes``) train. By default their
+        ``role`` is ``eval``: kept for evaluation, never in a training split.
+
+    Returns
+    -------
+    list of dict
+        Rows with :data:`MANIFEST_COLUMNS`: ``generator`` normalised
+        (:func:`normalise_generator`), the free text in ``generator_original``, ``family``
+        refined (:func:`family_of`; human songs ``human-commercial``, demo-page ground
+        truth ``human-reference``), ``group`` as the manifest gives it, ``source``
+        ``sources:<source>``, ``probable`` and ``has_vocals`` as given, ``part`` the top
+        folder (``ai-services``, ``ai-open-models``, ``human-commercial``).
+    """
+    index = read_index(sources) if sources is not None else {}
+    base = sources.resolve() if sources is not None else None
+    rows = []
+    with open(manifest, newline="", encoding="utf-8-sig") as fh:
+        for r in csv.DictReader(fh):
+            rel = r["path"].strip()
+            if require_verified and rel not in index:
+                continue
+            part = rel.split("/", 1)[0]
+            label = r["label"].strip()
+            hint = r.get("family", "")
+            if label == "human":
+                hint = "human-commercial" if part == "human-commercial" else "human-reference"
+            gen_orig = r.get("generator", "") or ("human" if label == "human" else "")
+            part_human = _yes(r.get("part_human"))
+            e = index.get(rel, {})
+            rows.append({
+                "path": str(base / rel) if base is not None else rel,
+                "label": label,
+                "generator": "human" if label == "human" else normalise_generator(gen_orig),
+                "group": r["group"], "source": f"sources:{r['source']}", "licence": r.get("licence", ""),
+                "duration_s": e.get("duration_s") or r.get("duration_s", ""),
+                "sample_rate": e.get("sample_rate") or r.get("sample_rate", ""),
+                "channels": e.get("channels") or r.get("channels", ""),
+                "variant": "original", "origin": f"{r['source_repo']}@{r['ref'][:12]}:{r['source_path']}",
+                "family": family_of(gen_orig, label, hint), "generator_original": gen_orig,
+                "role": "eval" if part_human and not train_part_human else "train",
+                "probable": "yes" if _yes(r.get("probable")) else "no",
+                "has_vocals": (r.get("has_vocals") or "unknown").strip().lower(),
+                "part": part,
+            })
+    return rows
+
+
 # --------------------------------------------------------------------------- decoders
 
 #: CLI name -> (generator name in the manifest, kind, parameter)
@@ -489,6 +653,9 @@ def shared_rows(shared: Path) -> list[dict]:
                 "group": group, "source": f"shared:{folder}", "licence": r.get("licence", ""),
                 "duration_s": r.get("duration_s", ""), "sample_rate": r.get("sample_rate", ""),
                 "channels": r.get("channels", ""), "variant": "original", "origin": f"{r.get('source_repo', '')}:{r.get('source_path', '')}",
+                "family": "human-shared" if r["label"] == "human" else family_of(r["generator"], r["label"]),
+                "generator_original": r["generator"], "role": "train", "probable": "no",
+                "has_vocals": (r.get("has_vocals") or "unknown").strip().lower(), "part": "shared",
             })
     return rows
 
@@ -514,6 +681,8 @@ def unit_rows(out: Path, units: Sequence[Unit], decoders: Sequence[str]) -> list
                 "duration_s": f"{info.frames / info.samplerate:.3f}", "sample_rate": info.samplerate,
                 "channels": info.channels, "variant": variant,
                 "origin": "+".join(u.track.paths) + f"@{u.start_s:.3f}s",
+                "family": family_of(gen, label), "generator_original": gen, "role": "train",
+                "probable": "no", "has_vocals": "unknown", "part": "debian",
             })
     return rows
 
@@ -671,6 +840,7 @@ def prepare(
     jobs: int = 1,
     shared: Path | None = None,
     progress: bool = True,
+    extra_rows: Sequence[dict] = (),
     manifest_every: int = 5,
     log=print,
 ) -> dict:
@@ -680,7 +850,7 @@ def prepare(
     out.mkdir(parents=True, exist_ok=True)
     check_decoder_configs(out, decoders)
     clean_temps(out)
-    extra = shared_rows(shared) if shared else []
+    extra = (shared_rows(shared) if shared else []) + list(extra_rows)
     state["units_total"] = len(units)
     state["decoders"] = list(decoders)
     timing = state.setdefault("timing", {})
@@ -732,7 +902,7 @@ def prepare(
         rows = unit_rows(out, units, decoders)
         write_manifest(out, rows + extra)
         state["finished"] = state["units_done"] >= len(units) and not state.get("failed")
-        state["manifest_rows"] = {"prepared": len(rows), "shared": len(extra)}
+        state["manifest_rows"] = {"prepared": len(rows), "shared": len(extra) - len(extra_rows), "sources": len(extra_rows)}
         save_state(out, state)
     return stats
 
@@ -758,6 +928,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}; env AIAUDIO_TRAINING_DATA)")
     ap.add_argument("--shared", default=str(DEFAULT_SHARED),
                     help="../shared/data to reference in the manifest ('' to leave it out)")
+    ap.add_argument("--sources", default=str(DEFAULT_SOURCES),
+                    help=f"files extracted by scripts/fetch_sources.py (default {DEFAULT_SOURCES}; env AIAUDIO_SOURCES; '' to leave them out)")
+    ap.add_argument("--sources-manifest", default=str(DEFAULT_SHARED / "sources" / "manifest.csv"),
+                    help="the manifest they were extracted from")
+    ap.add_argument("--train-part-human", action="store_true",
+                    help="let AI files that contain real audio (part_human) train; by default they are evaluation only (role eval)")
     ap.add_argument("--max-seconds", type=float, default=40.0, help="at most this much of each track (default 40)")
     ap.add_argument("--excerpt-seconds", type=float, default=20.0, help="length of one excerpt (default 20)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N tracks (round-robin over packages)")
@@ -811,7 +987,18 @@ def _main(args: argparse.Namespace, decoders: list[str], out: Path) -> int:
     print(f"{len(units)} excerpts ({audio_min:.1f} min of audio) x (2 human + {len(decoders)} twins: "
           f"{', '.join(decoders)}) -> {out}", flush=True)
     t0 = time.time()
-    stats = prepare(out, units, decoders, state, jobs=args.jobs, shared=shared, progress=not args.no_progress)
+    src_rows: list[dict] = []
+    if args.sources:
+        src, src_man = Path(args.sources).expanduser(), Path(args.sources_manifest).expanduser()
+        if src_man.is_file() and (src / "index.jsonl").is_file():
+            src_rows = source_rows(src_man, src, train_part_human=args.train_part_human)
+            n_all = sum(1 for _ in open(src_man, encoding="utf-8")) - 1
+            print(f"sources: {len(src_rows)} of {n_all} files of {src_man} are extracted and verified in {src}", flush=True)
+        else:
+            print(f"note: no {src}/index.jsonl or {src_man}: the sources are left out "
+                  "(run scripts/fetch_sources.py first)", file=sys.stderr)
+    stats = prepare(out, units, decoders, state, jobs=args.jobs, shared=shared, progress=not args.no_progress,
+                    extra_rows=src_rows)
     print(f"done in {time.time() - t0:.0f} s: {stats}; {state['units_done']}/{len(units)} excerpts complete; "
           f"manifest {out / 'manifest.csv'}", flush=True)
     for d, t in state.get("timing", {}).items():

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import os
+import re
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiaudio import vocoders as V
 from conftest import music_like
@@ -237,3 +241,91 @@ def test_parse_decoders(prep):
     assert prep.parse_decoders("hifigan,griffinlim") == ["hifigan", "griffinlim-mel128", "griffinlim-mel256"]
     with pytest.raises(SystemExit):
         prep.parse_decoders("wavenet")
+
+
+# --------------------------------------------------------------------------- the sources collection
+
+
+def _sources_manifest(path: Path) -> Path:
+    cols = ["path", "label", "generator", "family", "source", "group", "source_repo", "source_path", "ref",
+            "duration_s", "sample_rate", "channels", "has_vocals", "probable", "part_human", "licence", "evidence"]
+    rows = [
+        ["ai-services/ai/s1/a.mp3", "ai", "suno-v5", "suno", "s1", "ai-services:s1", "o/r", "a.mp3", "c" * 40,
+         "100", "48000", "2", "yes", "yes", "no", "none stated", "ID3"],
+        ["ai-open-models/ai/d/x.wav", "ai", "dac-44khz-reconstruction", "codec-vocoder-reconstruction", "d",
+         "ai-open-models:d", "o/d", "x.wav", "c" * 40, "10", "44100", "1", "no", "no", "no", "MIT", "page"],
+        ["ai-open-models/ai/d/y.wav", "ai", "hifigan-reconstruction (singing vocoder)", "codec-vocoder-reconstruction",
+         "d", "ai-open-models:d", "o/d", "y.wav", "c" * 40, "10", "44100", "1", "yes", "no", "no", "MIT", "page"],
+        ["ai-open-models/human/d/gt.wav", "human", "human", "human", "d", "ai-open-models:d", "o/d", "gt.wav",
+         "c" * 40, "10", "44100", "1", "no", "no", "no", "MIT", "ground truth"],
+        ["ai-open-models/ai/j/m.wav", "ai", "jukedrummer (drums over a real track)", "other-research", "j",
+         "ai-open-models:j", "o/j", "m.wav", "c" * 40, "10", "16000", "1", "no", "no", "yes", "none stated", "page"],
+        ["human-commercial/human/c/song.mp3", "human", "human", "human", "c", "human-commercial:c", "o/c", "s.mp3",
+         "c" * 40, "200", "44100", "2", "yes", "no", "no", "none stated", "Artist - Song (2001); genre rock"],
+    ]
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        w.writerows(rows)
+    return path
+
+
+def test_source_rows_verified_only_with_flags(prep, tmp_path):
+    man = _sources_manifest(tmp_path / "m.csv")
+    src = tmp_path / "sources"
+    src.mkdir()
+    idx = [{"path": "ai-services/ai/s1/a.mp3", "duration_s": 99.5, "sample_rate": 48000, "channels": 2},
+           {"path": "ai-open-models/ai/d/x.wav"}, {"path": "ai-open-models/ai/d/y.wav"},
+           {"path": "ai-open-models/human/d/gt.wav"}, {"path": "ai-open-models/ai/j/m.wav"},
+           {"path": "human-commercial/human/c/song.mp3"}, {"path": "human-commercial/human/c/song.mp3", "removed": True}]
+    (src / "index.jsonl").write_text("\n".join(json.dumps(e) for e in idx) + "\n{broken")
+    rows = {r["generator_original"] + "|" + r["label"]: r for r in prep.source_rows(man, src)}
+    assert len(rows) == 5  # the removed (no longer verified) song is left out
+    a = rows["suno-v5|ai"]
+    assert a["path"] == str((src / "ai-services/ai/s1/a.mp3").resolve()) and os.path.isabs(a["path"])
+    assert (a["family"], a["probable"], a["has_vocals"], a["part"]) == ("suno", "yes", "yes", "ai-services")
+    assert a["duration_s"] == 99.5  # as the extraction read it
+    assert a["source"] == "sources:s1" and a["group"] == "ai-services:s1"
+    assert rows["dac-44khz-reconstruction|ai"]["family"] == "codec-reconstruction"
+    y = rows["hifigan-reconstruction (singing vocoder)|ai"]
+    assert y["family"] == "vocoder-reconstruction" and y["generator"] == "hifigan-reconstruction"
+    assert rows["human|human"]["family"] == "human-reference"
+    assert rows["jukedrummer (drums over a real track)|ai"]["role"] == "eval"
+    assert {r["role"] for k, r in rows.items() if not k.startswith("jukedrummer")} == {"train"}
+    assert len(prep.source_rows(man, None, require_verified=False)) == 6
+
+
+def test_family_normalisation(prep):
+    f = prep.family_of
+    assert f("audioldm2", "ai") == "latent-diffusion"  # not 'udio'
+    assert f("udio-130", "ai") == "udio" and f("stable-audio-open-1.0", "ai") == "stable-audio"
+    assert f("hifigan-universal", "ai") == "vocoder-reconstruction"
+    assert f("griffinlim-mel256", "ai") == "griffinlim-reconstruction"
+    assert f("lac2-reconstruction", "ai") == "codec-reconstruction"
+    assert f("musika-reconstruction", "ai") == "autoencoder-reconstruction"
+    assert f("star-vae-reconstruction", "ai", "codec-vocoder-reconstruction") == "autoencoder-reconstruction"
+    assert f("multi-aspect-conditioning diffusion synth (MIDI-to-audio)", "ai", "rendered-symbolic") == "neural-midi-synth"
+    assert f("musecoco (symbolic, rendered)", "ai", "rendered-symbolic") == "rendered-symbolic"
+    assert f("coco-mulla (musicgen fine-tune)", "ai", "musicgen") == "musicgen"  # curated family kept
+    assert f("human", "human") == "human-free"
+    assert prep.normalise_generator("presto base DiT (undistilled)") == "presto-base-dit"
+    assert prep.normalise_generator("telemelody + xstudiosinger (svs)") == "telemelody-xstudiosinger"
+
+
+def test_prepare_writes_source_rows(prep, tmp_path):
+    out = tmp_path / "out"
+    extra = prep.source_rows(_sources_manifest(tmp_path / "m.csv"), None, require_verified=False)
+    prep.prepare(out, [], ["griffinlim-mel128"], prep.load_state(out), progress=False, extra_rows=extra)
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    assert list(rows[0]) == prep.MANIFEST_COLUMNS and len(rows) == 6
+    assert {r["family"] for r in rows} >= {"suno", "codec-reconstruction", "human-commercial"}
+    assert prep.load_state(out)["manifest_rows"]["sources"] == 6
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_normalise_generator_is_a_stable_slug(prep, name):
+    slug = prep.normalise_generator(name)
+    assert slug and re.fullmatch(r"[a-z0-9.\-]+", slug) and "--" not in slug
+    assert prep.normalise_generator(slug) == slug  # idempotent
+    assert prep.family_of(name, "ai")  # every name gets a family
