@@ -140,12 +140,10 @@ def _block(monkeypatch, *names: str) -> None:
         monkeypatch.setitem(sys.modules, name, None)
 
 
-def test_explanation_plot_without_matplotlib_names_the_extra(tmp_path: Path, monkeypatch) -> None:
+def test_explanation_plot_without_matplotlib_names_the_extra(detector, tmp_path: Path, monkeypatch) -> None:
     sr = 16000
     y = (0.3 * np.sin(2 * np.pi * 440 * np.arange(3 * sr) / sr)).astype(np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", aiaudio.UntrainedModelWarning)
-        ex = aiaudio.explain(y, sr, cues=False, interventions=False, saliency=False)
+    ex = detector.explain(y, sr, cues=False, interventions=False, saliency=False)
     _block(monkeypatch, "matplotlib")
     with pytest.raises(MissingDependencyError, match=r'pip install "aiaudio\[plot\]"') as info:
         ex.plot(tmp_path / "x.png")
@@ -273,7 +271,7 @@ def test_training_commands_without_the_train_extra_name_it(tmp_path: Path, monke
     _block(monkeypatch, "sklearn")
     rc = main(["evaluate", "--model", str(tmp_path / "none"), "--data", str(data), "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err
-    assert rc == 2 and 'pip install "aiaudio[train]"' in err and "sklearn" in err and "librosa" not in err
+    assert rc == 2 and 'pip install "aiaudio[train]"' in err and "scikit-learn" in err and "librosa" not in err
     assert not (tmp_path / "ev").exists()
 
 
@@ -322,3 +320,24 @@ def test_evaluate_scores_csv_reads_back_with_commas_and_quotes_in_names(tmp_path
         if kind == "ai":
             assert r[2] == folder  # the generator is the folder name, comma and quotes included
         assert float(r[4]) == pytest.approx(det.score(path).p_ai, abs=1e-4)  # this file's own score
+
+
+def test_example_clips_need_no_training_package(monkeypatch) -> None:
+    """README command 1 runs scripts/make_examples.py right after a plain `pip install .`:
+    its mel + Griffin-Lim clip must not need librosa, and its mel filters are librosa's."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_examples", REPO / "scripts" / "make_examples.py")
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    librosa = pytest.importorskip("librosa")  # the dev extra has it: compare before blocking it
+    ref = librosa.filters.mel(sr=44100, n_fft=2048, n_mels=128)
+    assert np.allclose(mk._mel_basis(44100, 2048, 128), ref, rtol=1e-5, atol=1e-7)
+    _block(monkeypatch, *TRAINING_ONLY)
+    y = mk.chords(seconds=0.5)
+    r = mk.griffin_lim(y, mk.SR)
+    assert r.shape == y.shape and r.dtype == np.float32
+    assert np.abs(r).max() == pytest.approx(0.5, abs=1e-6)
+    assert np.array_equal(r, mk.griffin_lim(y, mk.SR))  # seeded: the same clip every time
+    # a reconstruction, not a copy: same spectral envelope, different waveform
+    assert 0.05 < np.abs(r - y).mean() / np.abs(y).mean()
