@@ -100,7 +100,12 @@ def require_extra(modules: Sequence[str], extra: str, what: str) -> None:
         except (ImportError, ValueError):  # a broken or half-removed installation
             missing.append(name)
     if missing:
+        names = [_PIP_NAMES.get(m, m) for m in missing]
         raise MissingDependencyError(
-            f"{what} needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed: "
+            f"{what} needs {', '.join(names)}, which {'is' if len(names) == 1 else 'are'} not installed: "
             f'pip install "aiaudio[{extra}]"'
         )
+
+
+#: Distribution names of modules whose import name differs.
+_PIP_NAMES = {"sklearn": "scikit-learn"}
