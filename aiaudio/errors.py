@@ -5,7 +5,14 @@ Every error message names the thing that failed and says what to do about it.
 
 from __future__ import annotations
 
-__all__ = ["AiaudioError", "AudioLoadError", "ClipTooShortError", "MissingDependencyError", "ModelLoadError"]
+__all__ = [
+    "AiaudioError",
+    "AudioLoadError",
+    "ClipTooShortError",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelLoadError",
+]
 
 
 class AiaudioError(Exception):
@@ -35,6 +42,17 @@ class ClipTooShortError(AudioLoadError):
 
     def __init__(self, message: str, *, path: str | None = None):
         super().__init__(message, path=path, reason="too_short")
+
+
+class InvalidInputError(AudioLoadError, TypeError):
+    """An argument of ``score`` / ``explain`` is of the wrong kind or out of range.
+
+    Raised for a missing, non-integer or implausible ``sr``, an ``sr`` given with a
+    file, a list of paths (use :func:`aiaudio.pipeline.score_files`) or an object that
+    is neither audio nor a file. It is an :class:`AudioLoadError` (so a ``ValueError``)
+    and also a ``TypeError``, which is what these calls raised before. ``reason`` is
+    ``"sample_rate"`` or ``"wrong_type"``.
+    """
 
 
 class ModelLoadError(AiaudioError, RuntimeError):
