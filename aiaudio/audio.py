@@ -248,7 +248,8 @@ class _SoundfileReader:
             log = self._f.extra_info
         except Exception:  # pragma: no cover
             return
-        low = log.lower()
+        # the first line names the file: "File : /music/truncated/x.wav" is no sign of damage
+        low = "\n".join(ln for ln in log.lower().splitlines() if not ln.lstrip().startswith("file :"))
         if self._f.format == "OGG" and ("corrupted bitstream" in low or "reports a hole" in low or "hole found" in low):
             raise AudioLoadError(
                 f"{self.desc}: corrupt Ogg data (libsndfile found a damaged or missing stretch). "
