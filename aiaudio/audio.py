@@ -26,8 +26,8 @@ streamed WAV cut short reads as a shorter file, not as a damaged one.
 from __future__ import annotations
 
 import io
-import math
 import os
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
