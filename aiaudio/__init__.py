@@ -18,6 +18,8 @@ from ._version import __version__
 from .audio import audio_info, load_audio, stream_audio
 from .detector import Detector, Score, SegmentScore, UntrainedModelWarning, explain, load_detector, score
 from .errors import AiaudioError, AudioLoadError, ClipTooShortError, MissingDependencyError, ModelLoadError
+from .errors import InvalidInputError
+from .audio import BeyondFullScaleWarning
 
 __all__ = [
     "__version__",
@@ -32,9 +34,11 @@ __all__ = [
     "Score",
     "SegmentScore",
     "UntrainedModelWarning",
+    "BeyondFullScaleWarning",
     "AiaudioError",
     "AudioLoadError",
     "ClipTooShortError",
+    "InvalidInputError",
     "ModelLoadError",
     "MissingDependencyError",
 ]

@@ -10,6 +10,17 @@ what libsndfile cannot read (AAC/M4A, Opus or Vorbis in WebM/Matroska, WMA,
 
 Long files can be read in blocks with :func:`stream_audio`, so memory stays
 flat whatever the duration; :func:`load_audio` is the same reader, concatenated.
+
+Sample rates from :data:`MIN_SAMPLE_RATE` (1 kHz) to :data:`MAX_SAMPLE_RATE`
+(768 kHz) are read; a file that declares a rate outside that range is refused
+(``reason="bad_sample_rate"``) before anything is decoded or resampled: such a rate is
+a damaged or hand-made header (an 80 kB WAV that claims 1 Hz would otherwise count as
+11 hours and be resampled to hundreds of MB).
+
+A WAV written to a pipe (``ffmpeg ... -f wav -``) cannot go back to fill in its
+RIFF and ``data`` sizes and leaves the placeholder ``0xFFFFFFFF`` (or ``0``): such a
+file is read to its end. Its length cannot be checked against the header, so a
+streamed WAV cut short reads as a shorter file, not as a damaged one.
 """
 
 from __future__ import annotations
@@ -17,20 +28,27 @@ from __future__ import annotations
 import io
 import os
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Callable, Iterator, Union
 
 import numpy as np
 import soundfile as sf
 import soxr
 
-from .errors import AudioLoadError
+from .errors import AudioLoadError, InvalidInputError
 
 __all__ = [
     "AudioInfo",
     "AudioLoadError",
     "AudioStream",
+    "BeyondFullScaleWarning",
+    "FULL_SCALE_LIMIT",
+    "MAX_ANALYSIS_S",
+    "MAX_SAMPLE_RATE",
+    "MIN_SAMPLE_RATE",
+    "check_sample_rate",
     "PathOrFile",
     "audio_info",
     "load_audio",
@@ -56,6 +74,66 @@ AUDIO_EXTENSIONS = frozenset(
 
 #: Level (dBFS, RMS over the whole signal) below which audio counts as silent.
 SILENCE_DBFS = -70.0
+
+#: Lowest sample rate (Hz) read or accepted. Real recordings start at 4-8 kHz; below
+#: 1 kHz a rate is a damaged header or a wrong argument, not audio.
+MIN_SAMPLE_RATE = 1000
+#: Highest sample rate (Hz) read or accepted: 768 kHz, the top DXD/PCM rate of audio interfaces.
+MAX_SAMPLE_RATE = 768_000
+
+#: Peak level (linear, full scale = 1.0) above which float samples count as not scaled to
+#: full scale: 2.0 is +6 dBFS. Float masters may overshoot 1.0 by a dB or two; integer PCM
+#: values stored as floats (int16 scale) reach thousands. Such input is scored (the model
+#: ignores gain) but flagged ``beyond_full_scale`` with a :class:`BeyondFullScaleWarning`,
+#: because the level-based results (``silent``, loudness, peaks, clipping) assume 1.0.
+FULL_SCALE_LIMIT = 2.0
+
+#: Default for ``max_analysis_s``: the longest stretch (s) from the start of an input that
+#: the in-memory analyses (cues, :func:`aiaudio.explain`) decode and analyse. Scoring
+#: itself is streamed and always covers the whole input. Ten minutes of 48 kHz stereo are
+#: 230 MB of samples; a 2-hour file read whole would take 7.7 GB.
+MAX_ANALYSIS_S = 600.0
+
+
+class BeyondFullScaleWarning(UserWarning):
+    """Float samples peak far above full scale (> :data:`FULL_SCALE_LIMIT`): probably PCM
+    integers stored as floats. Divide by 32768 (int16) or pass the integer array itself."""
+
+
+def check_sample_rate(sr: object, *, what: str = "sr") -> int:
+    """Check a sample rate given by the caller and return it as ``int``.
+
+    Parameters
+    ----------
+    sr : int
+        An integer number of Hz (an integral float such as ``44100.0`` is accepted) in
+        ``[MIN_SAMPLE_RATE, MAX_SAMPLE_RATE]``.
+    what : str
+        Its name in the message.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidInputError
+        ``sr`` is not a whole number of Hz, or is outside the range (``reason="sample_rate"``).
+    """
+    ok_type = isinstance(sr, (int, np.integer, float, np.floating)) and not isinstance(sr, (bool, np.bool_))
+    value = float(sr) if ok_type else math.nan  # type: ignore[arg-type]
+    if not ok_type or not math.isfinite(value) or value != math.floor(value):
+        raise InvalidInputError(
+            f"{what}={sr!r}: a sample rate must be a whole number of Hz, e.g. {what}=44100.",
+            path="<array>", reason="sample_rate",
+        )
+    if not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
+        raise InvalidInputError(
+            f"{what}={int(value)}: a sample rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz "
+            f"(e.g. {what}=44100).",
+            path="<array>", reason="sample_rate",
+        )
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -150,6 +228,11 @@ class _SoundfileReader:
         self.channels = int(self._f.channels)
         self.frames = int(self._f.frames)
         self.format = f"{self._f.format}/{self._f.subtype}"
+        if self.frames == 0 and self._f.format in ("WAV", "WAVEX") and _declares_no_data(self._f):
+            # an older ffmpeg writing to a pipe leaves the data size 0; libsndfile then
+            # reads nothing, FFmpeg reads to the end of the file
+            self._f.close()
+            raise _UseAnotherDecoder("WAV data size 0: read to the end of the file")
         self._check_truncation(source)
 
     def _check_truncation(self, source: PathOrFile) -> None:
@@ -165,7 +248,8 @@ class _SoundfileReader:
             log = self._f.extra_info
         except Exception:  # pragma: no cover
             return
-        low = log.lower()
+        # the first line names the file: "File : /music/truncated/x.wav" is no sign of damage
+        low = "\n".join(ln for ln in log.lower().splitlines() if not ln.lstrip().startswith("file :"))
         if self._f.format == "OGG" and ("corrupted bitstream" in low or "reports a hole" in low or "hole found" in low):
             raise AudioLoadError(
                 f"{self.desc}: corrupt Ogg data (libsndfile found a damaged or missing stretch). "
@@ -174,6 +258,8 @@ class _SoundfileReader:
             )
         if self._f.format not in ("WAV", "WAVEX", "AIFF", "W64", "RF64"):
             return
+        if self._f.format in ("WAV", "WAVEX"):
+            low = _drop_streamed_wav_sizes(low)
         if "should be" in low or "truncat" in low or "too large" in low or "too big" in low:
             raise AudioLoadError(
                 f"{self.desc}: truncated or corrupt {self._f.format} data (the header declares more "
@@ -316,6 +402,47 @@ class _AvReader:
         self._c.close()
 
 
+class _UseAnotherDecoder(Exception):
+    """libsndfile opened the file but another backend reads it better."""
+
+
+def _declares_no_data(f: sf.SoundFile) -> bool:
+    try:
+        log = f.extra_info
+    except Exception:  # pragma: no cover
+        return False
+    return re.search(r"^\s*data\s*:\s*0\s*$", log, re.M | re.I) is not None
+
+
+#: ``data`` chunk sizes a WAV writer leaves when it cannot seek back (pipes): ffmpeg
+#: writes 0xFFFFFFFF (-1), others 0x7FFFFFFF; libsndfile then reads to the end of the file.
+_STREAMED_WAV_SIZES = (0xFFFFFFFF, 0x7FFFFFFF)
+
+
+def _drop_streamed_wav_sizes(log: str) -> str:
+    """libsndfile's (lower-cased) WAV log without the lines about placeholder sizes.
+
+    A WAV written to a pipe declares ``data : 4294967295 (should be N)``, and an odd
+    placeholder also earns "should be an even number of bytes"; libsndfile reads such
+    a file to its end. Those lines are no sign of truncation; a real size that promises
+    more than the file holds still is.
+    """
+    lines = log.splitlines()
+    streamed = any(
+        re.match(rf"\s*data\s*:\s*{n}\b", line) for line in lines for n in _STREAMED_WAV_SIZES
+    )
+    if not streamed:
+        return log
+    keep = []
+    for line in lines:
+        if re.match(r"\s*data\s*:", line) or "even number of bytes" in line:
+            continue
+        if re.match(r"\s*riff\s*:", line) and "should be" in line:
+            continue  # the RIFF size is a placeholder too (or was computed from the data one)
+        keep.append(line)
+    return "\n".join(keep)
+
+
 def _ogg_lacks_end(source: PathOrFile) -> bool:
     """True when the last Ogg page of the file does not carry the end-of-stream flag.
 
@@ -364,6 +491,8 @@ def _open_reader(source: PathOrFile) -> _SoundfileReader | _AvReader:
         return _SoundfileReader(source, desc)
     except AudioLoadError:
         raise
+    except _UseAnotherDecoder as e:
+        errors.append(f"libsndfile: {e}")
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         errors.append(f"libsndfile: {_short(e)}")
     except Exception as e:  # soundfile can raise odd errors on garbage; never let them escape
@@ -452,8 +581,18 @@ def to_mono(y: np.ndarray) -> np.ndarray:
 def validate_samples(y: np.ndarray, *, path: str = "<array>") -> np.ndarray:
     """Check an array is usable audio and return it as ``float32 (channels, samples)``.
 
-    A 1-D array is taken as mono. Raises :class:`AudioLoadError` on empty input,
-    more than 2 dimensions, or NaN / infinite samples.
+    A 1-D array is taken as mono. Integer PCM is scaled by its full scale: signed
+    types by ``2 ** (bits - 1)`` (int16 ``-32768`` -> ``-1.0``, ``16384`` -> ``0.5``),
+    unsigned types as offset binary around ``2 ** (bits - 1)`` (uint8 ``128`` -> ``0.0``,
+    ``0`` -> ``-1.0``, the layout of 8-bit WAV); booleans become 0.0 / 1.0. Float
+    samples are kept as they are (see :data:`FULL_SCALE_LIMIT` for float input at
+    integer scale).
+
+    Raises
+    ------
+    AudioLoadError
+        Empty input (``reason="empty"``), non-numeric or complex samples, more than
+        2 dimensions, a ``(samples, channels)`` layout, NaN / infinite samples.
     """
     try:
         a = np.asarray(y)
@@ -465,6 +604,11 @@ def validate_samples(y: np.ndarray, *, path: str = "<array>") -> np.ndarray:
         )
     if np.iscomplexobj(a):
         raise AudioLoadError(f"{path}: samples must be real, got complex values.", path=path, reason="not_audio")
+    if a.size == 0 and a.ndim <= 2:
+        raise AudioLoadError(
+            f"{path}: the array is empty (shape {a.shape}): there are no samples to analyse.",
+            path=path, reason="empty",
+        )
     if a.ndim == 1:
         a = a[None, :]
     if a.ndim != 2:
@@ -478,12 +622,11 @@ def validate_samples(y: np.ndarray, *, path: str = "<array>") -> np.ndarray:
             "pass `y.T`.",
             path=path, reason="not_audio",
         )
-    if a.size == 0:
-        raise AudioLoadError(f"{path}: no audio samples (zero-length).", path=path, reason="empty")
-    if np.issubdtype(a.dtype, np.integer):
-        info = np.iinfo(a.dtype)
-        scale = float(max(abs(info.min), info.max))
-        a = a.astype(np.float32) / np.float32(scale)
+    if np.issubdtype(a.dtype, np.unsignedinteger):
+        half = float(2 ** (8 * a.dtype.itemsize - 1))
+        a = (a.astype(np.float32) - np.float32(half)) / np.float32(half)
+    elif np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / np.float32(2 ** (8 * a.dtype.itemsize - 1))
     else:
         with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: caught below
             a = a.astype(np.float32, copy=False)
@@ -525,6 +668,13 @@ class AudioStream:
         Duration (s) stated by the file header, if any.
     path : str
         The file's description, for messages.
+    truncated : bool
+        After iterating: reading stopped at ``duration`` although the file holds more.
+
+    Raises
+    ------
+    AudioLoadError
+        As :func:`stream_audio`.
     """
 
     def __init__(
@@ -542,12 +692,20 @@ class AudioStream:
             raise ValueError(f"offset must be >= 0 s, got {offset}")
         if duration is not None and duration <= 0:
             raise ValueError(f"duration must be positive, got {duration}")
-        if sr is not None and int(sr) <= 0:
-            raise ValueError(f"sr must be a positive sample rate in Hz, got {sr}")
+        if sr is not None:
+            sr = check_sample_rate(sr)
         self._r = _open_reader(source)
         self.path = self._r.desc
         self.native_sr = self._r.sr
-        self.sr = int(sr) if sr else self.native_sr
+        if not MIN_SAMPLE_RATE <= self.native_sr <= MAX_SAMPLE_RATE:
+            self._r.close()
+            raise AudioLoadError(
+                f"{self.path}: the file declares a sample rate of {self.native_sr} Hz; aiaudio reads "
+                f"{MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz. The header is damaged or the file is not "
+                "ordinary audio: re-export it at a standard rate (e.g. 44100 Hz).",
+                path=self.path, reason="bad_sample_rate",
+            )
+        self.sr = sr if sr is not None else self.native_sr
         self.mono = mono
         self.channels = 1 if mono else self._r.channels
         self.duration_s = self._r.duration_s
@@ -557,6 +715,10 @@ class AudioStream:
         self._skip = int(round(offset * self.native_sr))
         self._limit = None if duration is None else int(round(duration * self.native_sr))
         self._iterated = False
+        #: True once reading stopped at ``duration`` with more audio left in the file.
+        self.truncated = False
+        # called with every native-rate block (before down-mixing), e.g. to keep the start
+        self._tap: Callable[[np.ndarray], None] | None = None
 
     def __enter__(self) -> "AudioStream":
         return self
@@ -585,7 +747,10 @@ class AudioStream:
                 skip = 0
             if remaining is not None:
                 if remaining <= 0:
+                    self.truncated = blk.shape[1] > 0
                     return
+                if blk.shape[1] > remaining:
+                    self.truncated = True
                 blk = blk[:, :remaining]
                 remaining -= blk.shape[1]
             yield blk
@@ -605,6 +770,8 @@ class AudioStream:
                     path=self.path, reason="nonfinite",
                 )
             total += blk.shape[1]
+            if self._tap is not None:
+                self._tap(blk)
             if self.mono:
                 blk = to_mono(blk)
             if rs is not None:
@@ -643,8 +810,8 @@ def stream_audio(
     path_or_file : str, os.PathLike or binary file object
         The audio file.
     sr : int, optional
-        Output sample rate in Hz; ``None`` keeps the file's rate. Resampling is
-        streamed (soxr), so blocks join without seams.
+        Output sample rate in Hz (``MIN_SAMPLE_RATE`` to ``MAX_SAMPLE_RATE``); ``None``
+        keeps the file's rate. Resampling is streamed (soxr), so blocks join without seams.
     mono : bool
         Down-mix to one channel (plain mean of all channels, see :func:`to_mono`).
     block_s : float
@@ -662,7 +829,10 @@ def stream_audio(
     Raises
     ------
     AudioLoadError
-        When the file cannot be opened (at call time) or is found damaged while reading.
+        When the file cannot be opened (at call time), declares a sample rate outside
+        ``MIN_SAMPLE_RATE``-``MAX_SAMPLE_RATE`` (``reason="bad_sample_rate"``, at call
+        time), or is found damaged while reading. :class:`~aiaudio.InvalidInputError`
+        (a subclass) for an ``sr`` that is not a whole number of Hz in that range.
     """
     return AudioStream(path_or_file, sr=sr, mono=mono, block_s=block_s, offset=offset, duration=duration)
 
@@ -701,7 +871,8 @@ def load_audio(
     ------
     AudioLoadError
         Missing file, directory, empty or zero-length file, truncated or corrupt
-        data, non-audio content, NaN or infinite samples. The message names the
+        data, non-audio content, NaN or infinite samples, a sample rate outside
+        ``MIN_SAMPLE_RATE``-``MAX_SAMPLE_RATE`` (1 kHz-768 kHz). The message names the
         file and the cause. Silence is *not* an error (see :func:`is_silent`).
     """
     block_s = 60.0 if duration is None else max(0.05, min(60.0, duration))  # short reads decode little

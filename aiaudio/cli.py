@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Sequence
 
 from ._version import __version__
-from .audio import AUDIO_EXTENSIONS
+from .audio import AUDIO_EXTENSIONS, MAX_ANALYSIS_S
 from .errors import AiaudioError, AudioLoadError, MissingDependencyError, ModelLoadError, require_extra
 
 SCORE_COLUMNS = ["path", "p_ai", "label", "confidence", "duration_s", "error", "flags", "model_version"]
@@ -339,14 +339,14 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_cues(args: argparse.Namespace) -> int:
-    from .audio import load_audio
-    from .cues import CUE_NAMES, extract_cues
+    from .cues import CUE_NAMES, file_cues
 
     files = _inputs_or_none(args, "cues")
     if files is None:
         return 2
     fmt = _format_for(args.output, args.format)
-    columns = ["path", *CUE_NAMES, "error"]
+    columns = ["path", *CUE_NAMES, "flags", "error"]
+    max_s = args.max_analysis_s if args.max_analysis_s > 0 else None
     try:
         fh = _open_output(args.output)
     except OSError as e:
@@ -357,10 +357,10 @@ def cmd_cues(args: argparse.Namespace) -> int:
     try:
         writer = RowWriter(fh, fmt, columns)
         for f in _progress(files, progress, "cues"):
-            row: dict[str, Any] = {"path": f, "error": ""}
+            row: dict[str, Any] = {"path": f, "error": "", "flags": []}
             try:
-                y, sr = load_audio(f)
-                row.update(extract_cues(y, sr))
+                values, flags = file_cues(f, max_analysis_s=max_s)
+                row.update(values, flags=flags)
             except Exception as e:
                 row["error"] = _error_text(e)
                 n_err += 1
@@ -480,6 +480,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                     saliency=not args.no_saliency,
                     intervention_s=None if args.intervention_s <= 0 else args.intervention_s,
                     max_occlusion_passes=args.max_occlusion_passes,
+                    max_analysis_s=args.max_analysis_s if args.max_analysis_s > 0 else None,
                 )
         finally:
             cap.pause()
@@ -641,6 +642,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compute the interpretable cues (loudness, dynamics, cut-off, upsampler peaks, shimmer, stereo).",
     )
     _add_io_args(p, "the rows")
+    p.add_argument(
+        "--max-analysis-s", type=float, default=MAX_ANALYSIS_S, metavar="S",
+        help=f"decode and analyse at most the first S seconds of each file, flagged cues_truncated when longer "
+        f"(0: whole files, in memory; default {MAX_ANALYSIS_S:g})",
+    )
     p.set_defaults(func=cmd_cues)
 
     p = sub.add_parser(
@@ -715,6 +721,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-occlusion-passes", type=int, default=192, metavar="N", help="CNN passes for the occlusion map (default 192)")
     p.add_argument("--no-interventions", action="store_true", help="skip the cue interventions (faster; effects not measured)")
     p.add_argument("--no-saliency", action="store_true", help="skip the occlusion map (faster)")
+    p.add_argument(
+        "--max-analysis-s", type=float, default=MAX_ANALYSIS_S, metavar="S",
+        help=f"analyse (cues, saliency, interventions) at most the first S seconds; the score covers the whole file "
+        f"(0: all of it, in memory; default {MAX_ANALYSIS_S:g})",
+    )
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser(

@@ -42,7 +42,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -53,6 +55,8 @@ import scipy.ndimage
 import scipy.signal
 import soxr
 
+from .audio import MAX_ANALYSIS_S
+
 __all__ = [
     "CUE_INFO",
     "CUE_NAMES",
@@ -62,6 +66,7 @@ __all__ = [
     "ShimmerResult",
     "LoudnessStats",
     "extract_cues",
+    "file_cues",
     "percentile_of",
     "human_ranges",
     "integrated_loudness",
@@ -116,17 +121,21 @@ _MAX_KEPT_FRAMES = 1024  # per-frame spectra kept by long_term_spectrum (memory 
 def _as_2d(y: Any) -> np.ndarray:
     """Return ``y`` as a float array ``(channels, samples)``; validate it.
 
-    1-D input is mono. Integer input is scaled to [-1, 1] by its type's range.
-    Raises ``ValueError`` on empty, non-finite or more than 2-D input.
+    1-D input is mono. Integer input is scaled by its full scale as
+    :func:`aiaudio.audio.validate_samples` does (signed by ``2 ** (bits - 1)``, unsigned
+    as offset binary around it). Raises ``ValueError`` on empty, non-finite or more
+    than 2-D input.
     """
     a = np.asarray(y)
     if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
         raise ValueError(f"samples must be numbers, got dtype {a.dtype}")
     if np.iscomplexobj(a):
         raise ValueError("samples must be real, got complex values")
-    if np.issubdtype(a.dtype, np.integer):
-        info = np.iinfo(a.dtype)
-        a = a.astype(np.float32) / np.float32(max(abs(info.min), info.max))
+    if np.issubdtype(a.dtype, np.unsignedinteger):
+        half = np.float32(2 ** (8 * a.dtype.itemsize - 1))
+        a = (a.astype(np.float32) - half) / half
+    elif np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / np.float32(2 ** (8 * a.dtype.itemsize - 1))
     elif a.dtype == np.bool_:
         a = a.astype(np.float32)
     elif a.dtype not in (np.float32, np.float64):
@@ -1428,6 +1437,13 @@ def extract_cues(
     ValueError
         Empty input, NaN/infinite samples, more than two dimensions, bad ``sr``.
 
+    Warns
+    -----
+    aiaudio.audio.BeyondFullScaleWarning
+        Float samples peak above :data:`aiaudio.audio.FULL_SCALE_LIMIT` (2.0): probably
+        integer PCM values stored as floats. The level cues (loudness, true peak, crest,
+        clipping, peak-to-loudness) then assume the wrong full scale.
+
     Notes
     -----
     Cost: about linear in length, 0.5-0.9 s for a 3-minute stereo 44.1 kHz track on one
@@ -1436,6 +1452,21 @@ def extract_cues(
     """
     y = _as_2d(y)
     sr = _check_sr(sr)
+    if _beyond_full_scale(y):
+        from .audio import FULL_SCALE_LIMIT, BeyondFullScaleWarning
+
+        warnings.warn(
+            f"aiaudio.cues: the samples peak above {FULL_SCALE_LIMIT:g} (full scale is 1.0): are they integer "
+            "PCM values stored as floats? Loudness, peak and clipping cues assume full scale 1.0; divide by "
+            "32768 (int16) or pass the integer array itself.",
+            BeyondFullScaleWarning,
+            stacklevel=2,
+        )
+    return _all_cues(y, sr, timings)
+
+
+def _all_cues(y: np.ndarray, sr: float, timings: dict[str, float] | None = None) -> dict[str, float]:
+    """:func:`extract_cues` of checked input (``_as_2d``, ``_check_sr``), without the level warning."""
     t = time.perf_counter
     tm: dict[str, float] = {}
 
@@ -1503,6 +1534,56 @@ def extract_cues(
     if timings is not None:
         timings.update(tm)
     return {k: out[k] for k in CUE_NAMES}
+
+
+def _beyond_full_scale(y: np.ndarray) -> bool:
+    """True when ``y`` peaks above :data:`aiaudio.audio.FULL_SCALE_LIMIT` (2.0, +6 dBFS)."""
+    from .audio import FULL_SCALE_LIMIT
+
+    a = np.asarray(y)
+    return bool(a.size) and float(np.max(np.abs(a))) > FULL_SCALE_LIMIT
+
+
+def file_cues(
+    path_or_file: str | os.PathLike[str] | Any, *, max_analysis_s: float | None = MAX_ANALYSIS_S
+) -> tuple[dict[str, float], list[str]]:
+    """The cues of a file's first ``max_analysis_s`` seconds, and flags that qualify them.
+
+    Parameters
+    ----------
+    path_or_file : path or binary file object
+        Any file :func:`aiaudio.load_audio` reads.
+    max_analysis_s : float or None
+        Longest stretch (s) from the start that is decoded and analysed (default
+        :data:`aiaudio.audio.MAX_ANALYSIS_S`, 10 minutes): memory is bounded by it, not
+        by the file's length. ``None``: the whole file, in memory.
+
+    Returns
+    -------
+    cues : dict of str to float
+        As :func:`extract_cues`.
+    flags : list of str
+        ``"cues_truncated"`` when the file is longer than ``max_analysis_s`` (the cues
+        describe its start only); ``"beyond_full_scale"`` when its samples peak above 2.0.
+
+    Raises
+    ------
+    aiaudio.AudioLoadError
+        The file cannot be decoded or is unusable.
+    """
+    from .audio import stream_audio
+
+    max_s = None if max_analysis_s is None else float(max_analysis_s)
+    if max_s is not None and not (math.isfinite(max_s) and max_s > 0):
+        raise ValueError(f"max_analysis_s must be a positive number of seconds or None, got {max_analysis_s!r}")
+    with stream_audio(path_or_file, duration=max_s, block_s=60.0 if max_s is None else min(60.0, max_s)) as st:
+        blocks = list(st)
+        sr, truncated = st.sr, st.truncated
+    y = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+    del blocks
+    y = _as_2d(y)
+    flags = (["cues_truncated"] if truncated else []) + (["beyond_full_scale"] if _beyond_full_scale(y) else [])
+    return _all_cues(y, _check_sr(sr)), flags  # no warning: the flag says it
 
 
 # --------------------------------------------------------------------------- human ranges

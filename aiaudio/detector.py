@@ -22,6 +22,8 @@ Confidence
 from __future__ import annotations
 
 import copy
+import io
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -32,8 +34,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio import SILENCE_DBFS, PathOrFile, resample, stream_audio, to_mono, validate_samples
-from .errors import ClipTooShortError, ModelLoadError
+from .audio import (
+    FULL_SCALE_LIMIT,
+    MAX_ANALYSIS_S,
+    SILENCE_DBFS,
+    BeyondFullScaleWarning,
+    PathOrFile,
+    check_sample_rate,
+    resample,
+    stream_audio,
+    to_mono,
+    validate_samples,
+)
+from .errors import AudioLoadError, ClipTooShortError, InvalidInputError, ModelLoadError
 from .frontend import FrontendConfig, iter_segments
 from .model import AIMusicNet, ModelConfig, load_model
 
@@ -98,8 +111,15 @@ class Score:
         Interpretable cues (:func:`aiaudio.cues.extract_cues`) when asked for, else empty.
     flags : list of str
         Conditions that weaken the verdict: ``"silent"``, ``"shorter_than_segment"``,
-        ``"untrained_model"``; and ``"decoder_messages"`` when the decoding library
-        reported damage while reading the file (see ``decoder_log``).
+        ``"untrained_model"``; ``"decoder_messages"`` when the decoding library
+        reported damage while reading the file (see ``decoder_log``);
+        ``"beyond_full_scale"`` when the samples peak above
+        :data:`~aiaudio.audio.FULL_SCALE_LIMIT` (2.0, +6 dBFS), e.g. int16 values passed
+        as floats: the score ignores gain, but ``silent`` and the level cues (loudness,
+        peaks, clipping) are then wrong (a :class:`~aiaudio.audio.BeyondFullScaleWarning`
+        says so too; :meth:`Detector.score` sets it, the folder pipeline does not check);
+        ``"cues_truncated"`` when ``cues`` describe only the first ``max_analysis_s``
+        seconds of a longer input (the score covers all of it).
     model_version : str
         ``name@version`` of the model that scored.
     path : str or None
@@ -259,10 +279,10 @@ class Detector:
             conf = (t - p_ai) / t if t > 0 else 1.0
         return label, float(min(1.0, max(0.0, conf)))
 
-    def _score_blocks(self, blocks: Iterable[np.ndarray], path: str) -> tuple[list[int], np.ndarray, int, float]:
+    def _score_blocks(self, blocks: Iterable[np.ndarray], path: str) -> tuple[list[int], np.ndarray, "_StreamTotals"]:
         """Segment and score a stream of mono blocks at the model rate.
 
-        Returns segment starts (samples), logits, total samples, and the mean square level.
+        Returns segment starts (samples), logits, and the stream's totals (samples, energy, peak).
         The folder pipeline (:mod:`aiaudio.pipeline`) cuts and counts with the same
         :func:`_counted_segments`, and finishes with the same :meth:`_make_score`.
         """
@@ -281,7 +301,7 @@ class Detector:
             raise _too_short(totals.samples, fe, path)
         if batch:
             logits.append(self.segment_logits(np.stack(batch)))
-        return starts, np.concatenate(logits), totals.samples, totals.mean_square
+        return starts, np.concatenate(logits), totals
 
     def _make_score(
         self,
@@ -292,11 +312,15 @@ class Detector:
         *,
         path: str | None,
         cues: dict[str, float] | None = None,
+        peak: float | None = None,
+        cues_max_s: float | None = MAX_ANALYSIS_S,
     ) -> Score:
         """Song score from segment starts (samples at the model rate) and logits.
 
         Shared by :meth:`score` and :func:`aiaudio.pipeline.score_files`, so both give the
-        same result for the same file.
+        same result for the same file. ``peak`` (max ``|x|`` of the mono model-rate
+        signal) sets ``beyond_full_scale``; ``cues_max_s``, the ``max_analysis_s`` the
+        cues were computed with, sets ``cues_truncated``.
         """
         fe = self.config.frontend
         flags: list[str] = []
@@ -307,6 +331,10 @@ class Detector:
             flags.append("silent")
         if total < fe.segment_samples:
             flags.append("shorter_than_segment")
+        if peak is not None and peak > FULL_SCALE_LIMIT:
+            flags.append("beyond_full_scale")
+        if cues and cues_max_s is not None and duration > cues_max_s + 0.01:
+            flags.append("cues_truncated")
         logits = np.asarray(logits, dtype=np.float64)
         song_logit = float(np.mean(logits))
         p = self.calibrate(song_logit)
@@ -341,19 +369,27 @@ class Detector:
         sr: int | None = None,
         *,
         cues: bool = False,
+        max_analysis_s: float | None = MAX_ANALYSIS_S,
     ) -> Score:
         """Score one song, file or array.
 
         Parameters
         ----------
-        audio : path, binary file object, or np.ndarray
-            A file in any format :func:`aiaudio.load_audio` reads, or samples of shape
-            ``(samples,)`` or ``(channels, samples)``.
+        audio : path, bytes, binary file object, or np.ndarray
+            A file in any format :func:`aiaudio.load_audio` reads (a path, the file's
+            bytes, or a file opened in binary mode), or samples of shape ``(samples,)``
+            or ``(channels, samples)``: floats with full scale 1.0, or integer PCM
+            (scaled by its full scale, see :func:`aiaudio.audio.validate_samples`).
         sr : int, optional
-            Sample rate (Hz) of an array input (required then); ignored for files.
+            Sample rate (Hz) of an array input: required then, a whole number from 1000
+            to 768000. Not allowed with a file, which states its own rate.
         cues : bool
-            Also compute the interpretable cues (decodes the whole file into memory;
-            costs roughly as much as scoring).
+            Also compute the interpretable cues (costs roughly as much as scoring). They
+            describe the first ``max_analysis_s`` seconds; the score covers the whole input.
+        max_analysis_s : float or None
+            Longest stretch (s) from the start that the cues read into memory (default
+            :data:`~aiaudio.audio.MAX_ANALYSIS_S`, 10 minutes); ``None``: all of it.
+            A longer input is flagged ``cues_truncated``.
 
         Returns
         -------
@@ -362,11 +398,23 @@ class Detector:
         Raises
         ------
         AudioLoadError
-            The input cannot be decoded or is unusable; :class:`ClipTooShortError`
-            (a subclass) when it is shorter than the model needs.
+            The input cannot be decoded or is unusable (an empty array or file:
+            ``reason="empty"``); :class:`ClipTooShortError` (a subclass) when it is
+            shorter than the model needs; :class:`~aiaudio.InvalidInputError` (a
+            subclass, also a ``TypeError``) for a missing, non-integer or implausible
+            ``sr``, ``sr`` given with a file, a list of paths (score many files with
+            :func:`aiaudio.pipeline.score_files`) or an object that is not audio.
+
+        Warns
+        -----
+        UntrainedModelWarning
+            The model is a placeholder.
+        BeyondFullScaleWarning
+            Float samples peak above 2.0 (flag ``beyond_full_scale``).
         """
-        blocks, path, desc, cue_values = _model_rate_input(audio, sr, self.config.frontend, cues)
-        starts, logits, total, ms = self._score_blocks(blocks, desc)
+        max_analysis_s = _check_max_analysis_s(max_analysis_s)
+        blocks, path, desc, cue_values = _model_rate_input(audio, sr, self.config.frontend, cues, max_analysis_s)
+        starts, logits, totals = self._score_blocks(blocks, desc)
         if not self.config.trained:
             warnings.warn(
                 f"aiaudio: the model {self.version} is an UNTRAINED placeholder; its scores are "
@@ -374,7 +422,13 @@ class Detector:
                 UntrainedModelWarning,
                 stacklevel=2,
             )
-        return self._make_score(starts, logits, total, ms, path=path, cues=cue_values)
+        s = self._make_score(
+            starts, logits, totals.samples, totals.mean_square, path=path, cues=cue_values, peak=totals.peak,
+            cues_max_s=max_analysis_s,
+        )
+        if "beyond_full_scale" in s.flags:
+            _warn_beyond_full_scale(desc, totals.peak, stacklevel=2)
+        return s
 
 
     def explain(self, audio: PathOrFile | np.ndarray, sr: int | None = None, **kwargs: Any) -> "Explanation":
@@ -393,38 +447,186 @@ def _closing(stream) -> Iterator[np.ndarray]:
             yield blk[0]
 
 
+def _then(blocks: Iterable[np.ndarray], fn) -> Iterator[np.ndarray]:
+    """``blocks``, then ``fn()`` once they are exhausted."""
+    yield from blocks
+    fn()
+
+
+def _warn_beyond_full_scale(desc: str, peak: float, stacklevel: int = 2) -> None:
+    warnings.warn(
+        f"aiaudio: {desc} peaks at {peak:.4g}, far above full scale (1.0): are these integer PCM values "
+        "stored as floats? The score ignores gain, but 'silent' and the level cues (loudness, peaks, "
+        "clipping) assume full scale 1.0: divide by 32768 (int16) or pass the integer array itself. "
+        "Flagged 'beyond_full_scale'.",
+        BeyondFullScaleWarning,
+        stacklevel=stacklevel + 1,
+    )
+
+
+def _check_max_analysis_s(max_s: float | None) -> float | None:
+    if max_s is None:
+        return None
+    try:
+        v = float(max_s)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"max_analysis_s must be a positive number of seconds or None, got {max_s!r}")
+    return v
+
+
+class _Head:
+    """The first ``max_s`` seconds of an input's native samples (all channels), kept while it is read.
+
+    Memory is bounded by ``max_s`` (``None``: keep everything); :attr:`truncated` tells
+    whether anything was left out.
+    """
+
+    def __init__(self, sr: int, max_s: float | None):
+        self.sr = int(sr)
+        self.limit = None if max_s is None else max(1, int(round(max_s * self.sr)))
+        self._parts: list[np.ndarray] = []
+        self.n = 0
+        self.truncated = False
+
+    def add(self, blk: np.ndarray, copy: bool = True) -> None:
+        if self.limit is not None:
+            room = self.limit - self.n
+            if room <= 0:
+                self.truncated = self.truncated or blk.shape[1] > 0
+                return
+            if blk.shape[1] > room:
+                blk = blk[:, :room].copy() if copy else blk[:, :room]  # a copy lets the rest of the block go
+                self.truncated = True
+        self._parts.append(blk)
+        self.n += blk.shape[1]
+
+    def samples(self) -> np.ndarray:
+        """The kept samples, ``(channels, n)`` float32."""
+        if len(self._parts) != 1:
+            self._parts = [np.concatenate(self._parts, axis=1)]
+        return self._parts[0]
+
+
+_BYTES_TYPES = (bytes, bytearray, memoryview)
+
+
+def _file_source(audio: Any, sr: Any) -> tuple[PathOrFile, str | None, str] | None:
+    """``(source, path, description)`` when ``audio`` is a file (path, bytes, binary file object), else None.
+
+    A file states its own rate, so ``sr`` must not be given with one.
+    """
+    if isinstance(audio, _BYTES_TYPES):
+        data = bytes(audio)
+        if not data:
+            raise AudioLoadError(
+                "<bytes>: the bytes are empty (0 bytes): there is no audio file in them.", path="<bytes>", reason="empty"
+            )
+        source: PathOrFile = io.BytesIO(data)
+        path, desc = None, "<bytes>"
+    elif isinstance(audio, (str, os.PathLike)):
+        desc = os.fspath(audio)
+        desc = desc if isinstance(desc, str) else os.fsdecode(desc)
+        source, path = audio, desc
+    elif hasattr(audio, "read"):
+        if isinstance(audio, io.TextIOBase):
+            raise InvalidInputError(
+                f"{getattr(audio, 'name', '<file object>')}: a text-mode file object; open audio files in binary mode: "
+                "open(path, 'rb'), or pass the path itself.",
+                path="<file object>", reason="wrong_type",
+            )
+        name = getattr(audio, "name", None)
+        source, path, desc = audio, (name if isinstance(name, str) else None), (name if isinstance(name, str) else "<file object>")
+    else:
+        return None
+    if sr is not None:
+        raise InvalidInputError(
+            f"{desc}: sr={sr!r} was given with a file; sr is the sample rate of an array input only. A file "
+            "states its own rate (and is resampled to the model's rate anyway): drop sr, or decode the file "
+            "yourself and pass the array with its rate.",
+            path=desc, reason="sample_rate",
+        )
+    return source, path, desc
+
+
+def _array_samples(audio: Any, sr: Any) -> tuple[np.ndarray, int]:
+    """Validated ``float32 (channels, samples)`` and the checked rate of an array input."""
+    if isinstance(audio, (list, tuple)) and any(isinstance(x, (str, os.PathLike, *_BYTES_TYPES)) for x in audio):
+        raise InvalidInputError(
+            f"got a {type(audio).__name__} of {len(audio)} paths; score() takes one input. Score many files with "
+            "aiaudio.pipeline.score_files(detector, paths) (parallel, one result per file) or `aiaudio score DIR`.",
+            path="<array>", reason="wrong_type",
+        )
+    if not isinstance(audio, (np.ndarray, list, tuple)) and not hasattr(audio, "__array__"):
+        raise InvalidInputError(
+            f"cannot score a {type(audio).__name__}: pass a path, the file's bytes, a binary file object, or "
+            "samples as a numpy array with sr=.",
+            path="<array>", reason="wrong_type",
+        )
+    if sr is None:
+        raise InvalidInputError(
+            "scoring an array needs its sample rate: det.score(y, sr=44100)", path="<array>", reason="sample_rate"
+        )
+    rate = check_sample_rate(sr)
+    return validate_samples(audio), rate
+
+
+def _open_input(
+    audio: Any, sr: Any, fe: FrontendConfig, keep_s: float | None, keep: bool
+) -> tuple[Iterable[np.ndarray], str | None, str, _Head | None]:
+    """Any input as mono blocks at the model rate (lazy for files), its path and description.
+
+    With ``keep``, also a :class:`_Head` holding the input's first ``keep_s`` seconds at
+    its own rate, all channels; for a file it fills while the blocks are read.
+    """
+    src = _file_source(audio, sr)
+    if src is None:
+        y, rate = _array_samples(audio, sr)
+        head = None
+        if keep:
+            head = _Head(rate, keep_s)
+            head.add(y, copy=False)
+        return [resample(to_mono(y)[0], rate, fe.sample_rate)], None, "<array>", head
+    source, path, desc = src
+    stream = stream_audio(source, sr=fe.sample_rate, mono=True, block_s=SCORE_BLOCK_S)
+    head = None
+    if keep:
+        head = _Head(stream.native_sr, keep_s)
+        stream._tap = head.add
+    return _closing(stream), path, desc, head
+
+
 #: Block length (s) in which files are decoded and resampled for scoring. :meth:`Detector.score`
 #: and the folder pipeline read files the same way, so their scores agree.
 SCORE_BLOCK_S = 30.0
 
 
 def _model_rate_input(
-    audio: PathOrFile | np.ndarray, sr: int | None, fe: FrontendConfig, cues: bool
+    audio: PathOrFile | np.ndarray, sr: int | None, fe: FrontendConfig, cues: bool,
+    max_analysis_s: float | None = MAX_ANALYSIS_S,
 ) -> tuple[Iterable[np.ndarray], str | None, str, dict[str, float]]:
     """Turn any input into mono blocks at the model rate.
 
     Returns the blocks (a lazy stream for files), the path (``None`` for arrays and
     unnamed file objects), a description for messages, and the cues when asked for.
+    Files are read once, streamed: the cues are computed on the first ``max_analysis_s``
+    seconds, kept while the blocks go by, and fill the returned dict when the blocks
+    are exhausted (memory stays bounded by ``max_analysis_s`` whatever the length).
     Shared by :meth:`Detector.score` and the decode workers of :mod:`aiaudio.pipeline`.
     """
     cue_values: dict[str, float] = {}
-    if isinstance(audio, np.ndarray) or (not isinstance(audio, (str, os.PathLike)) and not hasattr(audio, "read")):
-        if sr is None:
-            raise TypeError("scoring an array needs its sample rate: det.score(y, sr=44100)")
-        y = validate_samples(audio)
-        if cues:
-            cue_values = _cues(y, int(sr))
-        return [resample(to_mono(y)[0], int(sr), fe.sample_rate)], None, "<array>", cue_values
-    desc = os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else getattr(audio, "name", "<file object>")
-    path = desc if isinstance(desc, str) else None
-    if cues:
-        from .audio import load_audio
+    blocks, path, desc, head = _open_input(audio, sr, fe, max_analysis_s, keep=cues)
+    if head is None:
+        return blocks, path, desc, cue_values
 
-        y, native_sr = load_audio(audio)
-        cue_values = _cues(y, native_sr)
-        return [resample(to_mono(y)[0], native_sr, fe.sample_rate)], path, str(desc), cue_values
-    stream = stream_audio(audio, sr=fe.sample_rate, mono=True, block_s=SCORE_BLOCK_S)
-    return _closing(stream), path, str(desc), cue_values
+    def compute() -> None:
+        cue_values.update(_cues(head.samples(), head.sr))
+
+    if isinstance(blocks, list):  # an array: everything is at hand
+        compute()
+        return blocks, path, desc, cue_values
+    return _then(blocks, compute), path, desc, cue_values
 
 
 @dataclass
@@ -433,6 +635,7 @@ class _StreamTotals:
 
     samples: int = 0
     sumsq: float = 0.0
+    peak: float = 0.0
 
     @property
     def mean_square(self) -> float:
@@ -450,6 +653,8 @@ def _counted_segments(
             b64 = b.astype(np.float64)
             totals.samples += b.shape[0]
             totals.sumsq += float(np.einsum("i,i->", b64, b64))  # einsum: no BLAS threads in workers
+            if b.shape[0]:
+                totals.peak = max(totals.peak, float(np.max(np.abs(b))))
             yield b
 
     return iter_segments(counted(), fe)
@@ -527,9 +732,10 @@ class _InferenceNet(nn.Module):
 
 
 def _cues(y: np.ndarray, sr: int) -> dict[str, float]:
-    from .cues import extract_cues
+    # validated samples; no level warning here: the score's flag and warning say it
+    from .cues import _all_cues, _as_2d, _check_sr
 
-    return extract_cues(y, sr)
+    return _all_cues(_as_2d(y), _check_sr(sr))
 
 
 def load_detector(model: str | os.PathLike[str] | None = None, *, batch_size: int = 32) -> Detector:
@@ -581,10 +787,17 @@ def explain(audio: PathOrFile | np.ndarray, sr: int | None = None, *, model: str
     return _detector(model).explain(audio, sr, **kwargs)
 
 
-def score(audio: PathOrFile | np.ndarray, sr: int | None = None, *, model: str | os.PathLike[str] | None = None, cues: bool = False) -> Score:
+def score(
+    audio: PathOrFile | np.ndarray,
+    sr: int | None = None,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    cues: bool = False,
+    max_analysis_s: float | None = MAX_ANALYSIS_S,
+) -> Score:
     """Score one input with the default model (loaded once and kept) or ``model``.
 
     The one-line shortcut for ``load_detector(model).score(audio, sr)``; see
-    :meth:`Detector.score`.
+    :meth:`Detector.score` for the inputs it takes and the errors it raises.
     """
-    return _detector(model).score(audio, sr, cues=cues)
+    return _detector(model).score(audio, sr, cues=cues, max_analysis_s=max_analysis_s)

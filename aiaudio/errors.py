@@ -49,6 +49,20 @@ class ClipTooShortError(AudioLoadError):
         super().__init__(message, path=path, reason="too_short")
 
 
+class InvalidInputError(AudioLoadError, TypeError):
+    """An argument of ``score`` / ``explain`` is of the wrong kind or out of range.
+
+    Raised for a missing, non-integer or implausible ``sr``, an ``sr`` given with a
+    file, a list of paths (use :func:`aiaudio.pipeline.score_files`) or an object that
+    is neither audio nor a file. It is an :class:`AudioLoadError` (so a ``ValueError``)
+    and also a ``TypeError``, which is what these calls raised before. ``reason`` is
+    ``"sample_rate"`` or ``"wrong_type"``.
+    """
+
+
+__all__.append("InvalidInputError")  # kept apart from the list above so parallel edits merge
+
+
 class ModelLoadError(AiaudioError, RuntimeError):
     """A model directory or file is missing, malformed, or of an unsupported version."""
 

@@ -94,6 +94,15 @@ Summary
     score is near the threshold or nothing measured moved it much, a sentence saying
     the evidence is weak.
 
+Memory and long files
+    The score and the timeline always cover the whole input (scoring is streamed).
+    The cues, the saliency, the interventions and the peak spectrum need the samples in
+    memory: they analyse the first ``max_analysis_s`` seconds (default
+    :data:`aiaudio.audio.MAX_ANALYSIS_S`, 10 minutes), so memory stays bounded however
+    long the file is (a 2-hour file read whole took 7.7 GB). A longer input is flagged
+    ``analysis_truncated``, :attr:`Explanation.analysed_s` says how much was analysed,
+    and the summary says so.
+
 Cost
     Decoding, one scoring pass, the cues (0.5-0.9 s per 3 minutes), the occlusion
     passes (``max_occlusion_passes`` CNN passes at most) and, per intervention, the
@@ -117,9 +126,8 @@ import scipy.ndimage
 import scipy.signal
 import torch
 
-from .audio import PathOrFile, load_audio, resample, to_mono, validate_samples
-from .cues import CUE_INFO, CUE_NAMES, LOUDNESS_FLOOR_LUFS, PeakResult, extract_cues, human_ranges, percentile_of, upsampler_peaks
-from .frontend import segment_starts
+from .audio import MAX_ANALYSIS_S, PathOrFile, resample, to_mono
+from .cues import CUE_INFO, CUE_NAMES, LOUDNESS_FLOOR_LUFS, PeakResult, _all_cues, _as_2d, _check_sr, extract_cues, human_ranges, percentile_of, upsampler_peaks
 
 __all__ = [
     "CueEvidence",
@@ -343,9 +351,14 @@ class Explanation:
     summary : str
         One plain-language paragraph.
     flags : list of str
-        From the score (``silent``, ``shorter_than_segment``, ``untrained_model``).
+        From the score (``silent``, ``shorter_than_segment``, ``untrained_model``,
+        ``beyond_full_scale``), and ``analysis_truncated`` when the cues, saliency and
+        interventions describe only the first ``analysed_s`` seconds of a longer input.
     timings : dict
         Seconds per stage and in total.
+    analysed_s : float
+        Seconds from the start of the input that the cues, saliency, interventions and
+        peak spectrum analysed (at most ``max_analysis_s``; the timeline covers all).
     """
 
     path: str | None
@@ -372,6 +385,7 @@ class Explanation:
     peaks: PeakSpectrum | None = None
     summary: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    analysed_s: float = float("nan")
 
     # ------------------------------------------------------------ access
     def effect(self, name: str) -> Effect:
@@ -764,6 +778,11 @@ def neutralise(
 # --------------------------------------------------------------------------- the explanation
 
 
+def _cue_values(y: np.ndarray, sr: int) -> dict[str, float]:
+    """:func:`extract_cues` without its level warning (the explanation warns once and flags it)."""
+    return _all_cues(_as_2d(y), _check_sr(sr))
+
+
 def _mono_at_model_rate(y: np.ndarray, sr: int, model_sr: int) -> np.ndarray:
     return resample(to_mono(y)[0], int(sr), model_sr)
 
@@ -781,12 +800,6 @@ def _quiet_score(det, y: np.ndarray, sr: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UntrainedModelWarning)
         return det.score(y, sr)
-
-
-def _score_with_logits(det, y: np.ndarray, sr: int):
-    """``det.score(y, sr)`` and the raw logits of its segments (carried by the score itself)."""
-    s = _quiet_score(det, y, sr)
-    return s, np.array([g.logit for g in s.segments], dtype=np.float64)
 
 
 def _inference_parts(det) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -900,7 +913,7 @@ def _run_intervention(det, iv: Intervention, y_ex: np.ndarray, sr: int, ctx: _Co
         if best is None or abs(d) > abs(best[0]):
             best = (d, label, y2, op, s2)
     d, label, y2, op, s2 = best
-    cues_after = extract_cues(y2, sr)
+    cues_after = _cue_values(y2, sr)
     eff.measured = True
     eff.operation = op if len(variants) == 1 else "; ".join(v["operation"] for v in eff.variants) + f" (reported: {label})"
     eff.p_ai_before, eff.logit_before = base.p_ai, base.logit
@@ -942,16 +955,18 @@ def explain(
     occlusion_bands: int = 16,
     occlusion_time_blocks: int = 1,
     max_occlusion_passes: int = 192,
+    max_analysis_s: float | None = MAX_ANALYSIS_S,
 ) -> Explanation:
     """Explain the score ``detector`` gives ``audio``: timeline, cue effects, saliency, peaks, summary.
 
     Parameters
     ----------
     detector : aiaudio.Detector
-    audio : path, binary file object, or np.ndarray
-        As for :meth:`aiaudio.Detector.score`. The whole input is decoded into memory.
+    audio : path, bytes, binary file object, or np.ndarray
+        As for :meth:`aiaudio.Detector.score`. The score is streamed over the whole
+        input; only the first ``max_analysis_s`` seconds are held in memory.
     sr : int, optional
-        Sample rate of an array input (required then).
+        Sample rate of an array input (required then; not allowed with a file).
     cues : bool
         Compute the cues, their human percentiles and the upsampler-peak spectrum.
     interventions : bool
@@ -966,6 +981,11 @@ def explain(
     max_occlusion_passes : int
         At most this many CNN passes for the occlusion map: segments spread evenly over
         the track (always including the most AI-like one) are analysed until it is spent.
+    max_analysis_s : float or None
+        Longest stretch (s) from the start that the cues, saliency, interventions and
+        peak spectrum analyse (default :data:`aiaudio.audio.MAX_ANALYSIS_S`, 10 minutes;
+        at least one segment); ``None``: the whole input, held in memory. A longer input
+        is flagged ``analysis_truncated`` (see ``analysed_s``).
 
     Returns
     -------
@@ -978,25 +998,32 @@ def explain(
     AudioLoadError
         As :meth:`aiaudio.Detector.score`.
     """
+    from .detector import _check_max_analysis_s, _open_input, _warn_beyond_full_scale
+
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
     fe = detector.config.frontend
+    max_analysis_s = _check_max_analysis_s(max_analysis_s)
+    if max_analysis_s is not None and max_analysis_s < fe.segment_s:
+        raise ValueError(f"max_analysis_s must be at least one segment ({fe.segment_s:g} s), got {max_analysis_s:g}")
     t0 = time.perf_counter()
-    if isinstance(audio, np.ndarray) or (not isinstance(audio, (str, os.PathLike)) and not hasattr(audio, "read")):
-        if sr is None:
-            raise TypeError("explaining an array needs its sample rate: explain(det, y, sr=44100)")
-        y = validate_samples(audio)
-        sr_native = int(sr)
-        path = None
-    else:
-        y, sr_native = load_audio(audio)
-        path = os.fspath(audio) if isinstance(audio, (str, os.PathLike)) else getattr(audio, "name", None)
-        path = path if isinstance(path, str) else None
-    timings["decode_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    score, logits = _score_with_logits(detector, y, sr_native)
+    # one streamed pass: scores the whole input and keeps its first max_analysis_s seconds
+    blocks, path, desc, head = _open_input(audio, sr, fe, max_analysis_s, keep=True)
+    starts_all, logits, totals = detector._score_blocks(blocks, desc)
+    score = detector._make_score(starts_all, logits, totals.samples, totals.mean_square, path=path, peak=totals.peak)
+    if "beyond_full_scale" in score.flags:
+        _warn_beyond_full_scale(desc, totals.peak)
+    y, sr_native = head.samples(), head.sr
+    truncated = head.truncated
+    del head
+    logits = np.array([g.logit for g in score.segments], dtype=np.float64)
+    timings["decode_s"] = 0.0  # decoding is streamed together with scoring (see score_s)
     timings["score_s"] = time.perf_counter() - t0
+    analysed_s = y.shape[1] / sr_native
+    # the segments that lie inside the analysed stretch (all of them unless truncated)
+    L = fe.segment_samples
+    n_model = int(round(analysed_s * fe.sample_rate))
+    k_in = len(starts_all) if not truncated else sum(1 for s0 in starts_all if s0 + L <= n_model)
     timeline = [TimelinePoint(s.start_s, s.end_s, s.p_ai, float(lg)) for s, lg in zip(score.segments, logits)]
     c = detector.config
     lo_hz = fe.bin_range[0] * fe.sample_rate / fe.n_fft
@@ -1018,21 +1045,23 @@ def explain(
         model_sample_rate=fe.sample_rate,
         model_band_hz=(lo_hz, hi_hz),
         segment_s=fe.segment_s,
-        flags=list(score.flags),
+        flags=list(score.flags) + (["analysis_truncated"] if truncated else []),
         timeline=timeline,
+        analysed_s=analysed_s,
     )
 
     mono = None
-    if saliency:
+    if saliency and k_in:
         mono = _mono_at_model_rate(y, sr_native, fe.sample_rate)
-        starts = segment_starts(mono.shape[0], fe)
-        ex.saliency = _occlusion(detector, mono, starts, logits, int(occlusion_bands), int(occlusion_time_blocks), int(max_occlusion_passes))
+        ex.saliency = _occlusion(
+            detector, mono, starts_all[:k_in], logits[:k_in], int(occlusion_bands), int(occlusion_time_blocks), int(max_occlusion_passes)
+        )
         timings["saliency_s"] = ex.saliency.seconds
     del mono
 
     if cues:
         t0 = time.perf_counter()
-        cue_values = extract_cues(y, sr_native)
+        cue_values = _cue_values(y, sr_native)
         pk = upsampler_peaks(y, sr_native)
         ex.peaks = _peak_spectrum(pk, hi_hz)
         covered = {cn: iv.name for iv in INTERVENTIONS.values() for cn in iv.cues}
@@ -1046,15 +1075,16 @@ def explain(
             )
         timings["cues_s"] = time.perf_counter() - t0
 
-        if interventions:
+        if interventions and k_in:
             t0 = time.perf_counter()
-            i0, i1 = _excerpt_window(timeline, score.logit, fe, score.duration_s, intervention_s)
+            i0, i1 = _excerpt_window(timeline[:k_in], score.logit, fe, analysed_s if truncated else score.duration_s, intervention_s)
             a = int(round(timeline[i0].start_s * sr_native))
-            b = int(round(timeline[i1 - 1].end_s * sr_native)) if i1 < len(timeline) else y.shape[1]
+            b = int(round(timeline[i1 - 1].end_s * sr_native)) if (i1 < len(timeline) or truncated) else y.shape[1]
+            b = min(b, y.shape[1])
             y_ex = np.ascontiguousarray(y[:, a:b])
             t_ex = (a / sr_native, b / sr_native)
             base = _quiet_score(detector, y_ex, sr_native)
-            cues_before = extract_cues(y_ex, sr_native)
+            cues_before = _cue_values(y_ex, sr_native)
             ctx = _Context(cue_values, pk)
             for iv in INTERVENTIONS.values():
                 ex.effects.append(_run_intervention(detector, iv, y_ex, sr_native, ctx, base, cues_before, t_ex))
@@ -1135,6 +1165,16 @@ def _summary(ex: Explanation) -> str:
         )
     if "silent" in ex.flags:
         s.append("The audio is silent (below -70 dBFS), so the score means nothing.")
+    if "beyond_full_scale" in ex.flags:
+        s.append(
+            "The samples peak far above full scale (1.0), as integer PCM values passed as floats do: the score "
+            "ignores gain, but the level cues (loudness, peaks, clipping) below are wrong; divide by 32768 (int16)."
+        )
+    if "analysis_truncated" in ex.flags:
+        s.append(
+            f"The score and timeline cover the whole {_dur(ex.duration_s)}; the cues, saliency and interventions "
+            f"describe only its first {_dur(ex.analysed_s)} (max_analysis_s)."
+        )
     tl = ex.timeline
     if len(tl) > 1:
         ps = np.array([p.p_ai for p in tl])

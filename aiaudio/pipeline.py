@@ -526,8 +526,9 @@ def score_files(
     backend : str
         ``"process"`` (default) or ``"thread"`` decode workers.
     cues : bool
-        Also compute the interpretable cues (each worker then decodes a whole file into
-        memory, as :meth:`Detector.score` does with ``cues=True``).
+        Also compute the interpretable cues, on the first
+        :data:`~aiaudio.audio.MAX_ANALYSIS_S` seconds of each file (kept while it is
+        streamed, as :meth:`Detector.score` does with ``cues=True``; flag ``cues_truncated``).
     chunk_segments : int
         Segments per message from a worker (memory in flight scales with it).
     stats : PipelineStats, optional

@@ -131,7 +131,7 @@ def test_cues_command(tmp_path: Path) -> None:
     out = tmp_path / "cues.csv"
     assert main(["cues", str(tmp_path), "-o", str(out)]) == 0
     rows = {Path(r["path"]).name: r for r in csv.DictReader(out.open())}
-    assert list(next(iter(rows.values())).keys()) == ["path", *CUE_NAMES, "error"]
+    assert list(next(iter(rows.values())).keys()) == ["path", *CUE_NAMES, "flags", "error"]
     good = rows["a.flac"]
     assert good["error"] == ""
     assert all(np.isfinite(float(good[k])) for k in CUE_NAMES)
