@@ -476,8 +476,17 @@ class Explanation:
         One per intervention in :data:`INTERVENTIONS` (measured or not).
     saliency : Saliency or None
     peaks : PeakSpectrum or None
+    verdict, reason : str
+        As in :class:`aiaudio.Score`: the tier and the sentence that justifies it.
+    listen_start_s, listen_end_s : float
+        The most AI-like stretch, to listen to.
+    headline : str
+        The first layer of the summary: 1-3 plain sentences (verdict, strongest measured
+        reason, where to listen).
+    details : str
+        The second layer: the technical detail (timeline, saliency, effects, cues, caveats).
     summary : str
-        One plain-language paragraph.
+        ``headline``, a blank line, then ``"Details: "`` and ``details``.
     flags : list of str
         From the score (``silent``, ``shorter_than_segment``, ``untrained_model``).
     timings : dict
@@ -506,6 +515,12 @@ class Explanation:
     effects: list[Effect] = field(default_factory=list)
     saliency: Saliency | None = None
     peaks: PeakSpectrum | None = None
+    verdict: str = ""
+    reason: str = ""
+    listen_start_s: float = 0.0
+    listen_end_s: float = 0.0
+    headline: str = ""
+    details: str = ""
     summary: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -1301,8 +1316,8 @@ def explain(
     Returns
     -------
     Explanation
-        ``p_ai``, ``logit``, ``label`` and ``confidence`` equal those of
-        ``detector.score(audio, sr)``.
+        ``p_ai``, ``logit``, ``label``, ``verdict`` and ``confidence`` equal those of
+        ``detector.score(audio, sr, cues=cues)``.
 
     Raises
     ------
@@ -1351,6 +1366,10 @@ def explain(
         segment_s=fe.segment_s,
         flags=list(score.flags),
         timeline=timeline,
+        verdict=score.verdict,
+        reason=score.reason,
+        listen_start_s=score.listen_start_s,
+        listen_end_s=score.listen_end_s,
     )
 
     i0, i1 = _excerpt_window(timeline, score.logit, fe, score.duration_s, intervention_s)
@@ -1405,6 +1424,11 @@ def explain(
                 )
             )
         timings["cues_s"] = time.perf_counter() - t0
+        from .detector import confidence_for
+
+        ex.confidence = confidence_for(  # as det.score(audio, cues=True): the cut-off is known now
+            score.p_ai, c.threshold, n_segments=len(timeline), cutoff_hz=cue_values.get("cutoff_hz"), model_top_hz=hi_hz
+        )
 
         if interventions:
             t0 = time.perf_counter()
@@ -1427,7 +1451,8 @@ def explain(
 
     timings["total_s"] = time.perf_counter() - t_all
     ex.timings = timings
-    ex.summary = _summary(ex)
+    ex.headline, ex.details = _headline(ex), _summary(ex)
+    ex.summary = ex.headline + "\n\nDetails: " + ex.details
     return ex
 
 
@@ -1477,6 +1502,67 @@ def _runs(idx: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
+#: Plain-language names of the cues (the summary and the plot show these with the unit).
+CUE_LABELS: dict[str, str] = {
+    "integrated_loudness_lufs": "loudness",
+    "loudness_range_lu": "loudness range",
+    "true_peak_dbtp": "true peak",
+    "peak_to_loudness_db": "peak-to-loudness ratio",
+    "crest_factor_db": "crest factor (peak over RMS)",
+    "short_term_loudness_std_lu": "short-term loudness variation",
+    "momentary_loudness_std_lu": "momentary loudness variation",
+    "clipped_sample_pct": "clipped samples",
+    "cutoff_hz": "highest frequency present (cut-off)",
+    "hf_energy_ratio_db": "high-frequency energy",
+    "flatness_low_db": "noisiness of the lows",
+    "flatness_mid_db": "noisiness of the mids",
+    "flatness_high_db": "noisiness of the highs",
+    "flatness_air_db": "noisiness of the air band",
+    "upsampler_peak_db": "narrow spectral peaks (upsampler trace)",
+    "upsampler_periodicity_z": "evenly spaced spectral peaks (comb)",
+    "upsampler_period_hz": "spacing of the spectral peaks",
+    "shimmer_db": "level flutter of high partials (shimmer)",
+    "phase_incoherence": "phase incoherence of high partials",
+    "stereo_correlation": "left-right correlation",
+    "side_mid_ratio_db": "stereo width (side over mid)",
+}
+
+
+def cue_label(name: str, unit: str = "") -> str:
+    """``"plain label (unit)"`` for a cue (the unit left out when it has none worth saying)."""
+    lab = CUE_LABELS.get(name, name.replace("_", " "))
+    return lab if unit in ("", "0-1", "-1..1", "z") else f"{lab} ({unit})"
+
+
+def _reasons(ex: Explanation) -> list[tuple[float, str]]:
+    """Measured reasons (|delta p_ai| >= BAND_CHECK_MIN) that support the verdict's side, strongest first."""
+    ai_side = ex.label != "human"
+    out: list[tuple[float, str]] = []
+    sal = ex.saliency
+    j = sal.ai_band if (sal is not None and ai_side) else (sal.human_band if sal is not None else None)
+    if j is not None:
+        c = sal.check(j)
+        out.append((abs(c.delta_p_ai), f"filtering {_band(sal.band_edges_hz, j)} out of the audio moves p_ai from {c.p_ai_before:.2f} to {c.p_ai_after:.2f}"))
+    for e in ex.effects:
+        if not e.measured or abs(e.delta_p_ai) < BAND_CHECK_MIN or (e.delta_p_ai < 0) != ai_side:
+            continue
+        out.append((abs(e.delta_p_ai), f"{_SHORT_OP[e.name]} moves p_ai from {e.p_ai_before:.2f} to {e.p_ai_after:.2f}"))
+    return sorted(out, key=lambda x: -x[0])
+
+
+def _headline(ex: Explanation) -> str:
+    """1-3 plain sentences: the verdict, the strongest measured reason, where to listen."""
+    s = [f"{ex.verdict or ex.label} (confidence {ex.confidence:.2f}). {ex.reason}".strip()]
+    if not ex.model_trained or "silent" in ex.flags:
+        return s[0]
+    rs = _reasons(ex)
+    if rs:
+        s.append("Strongest measured reason: " + rs[0][1] + ".")
+    elif ex.effects or ex.saliency is not None:
+        s.append(f"No single measured property explains the score: nothing tried moved p_ai by {BAND_CHECK_MIN:g} or more toward this verdict.")
+    return " ".join(s)
+
+
 def _saliency_sentence(sal: Saliency) -> str:
     """What the occlusion and its band check say, in one or two sentences."""
     n_seg = len(set(sal.segment_index))
@@ -1511,7 +1597,8 @@ def _summary(ex: Explanation) -> str:
     t = ex.threshold
     s.append(
         f"The model {ex.model_version} gives this {_dur(ex.duration_s)} track p_ai = {ex.p_ai:.2f}: label "
-        f"\"{ex.label}\", confidence {ex.confidence:.2f} (threshold {t:.2f})."
+        f"\"{ex.label}\", confidence {ex.confidence:.2f} (threshold {t:.2f}, uncertain band "
+        f"{ex.uncertain_low:.2f}-{ex.uncertain_high:.2f})."
     )
     if not ex.model_trained:
         s.append(
@@ -1579,11 +1666,14 @@ def _summary(ex: Explanation) -> str:
         s.append("Not measured: " + "; ".join(f"{e.name} ({e.reason})" for e in nm) + ".")
     if ex.cues:
         odd = [c for c in ex.cues if c.name != "upsampler_period_hz" and (c.percentile <= 5 or c.percentile >= 95)]
-        odd.sort(key=lambda c: -abs(c.percentile - 50))
+        def _is_evidence(c: CueEvidence) -> bool:
+            e = next((x for x in ex.effects if x.name == c.intervention and x.measured), None)
+            return e is not None and abs(e.delta_p_ai) >= BAND_CHECK_MIN
+
+        odd.sort(key=lambda c: (not _is_evidence(c), -abs(c.percentile - 50)))
         if odd:
             txt = []
             for c in odd[:3]:
-                unit = "" if c.unit in ("0-1", "-1..1", "z") else f" {c.unit}"
                 if c.percentile >= 100:
                     where = "above every human reference track"
                 elif c.percentile <= 0:
@@ -1592,11 +1682,18 @@ def _summary(ex: Explanation) -> str:
                     where = f"higher than {c.percentile:.0f}% of human reference tracks"
                 else:
                     where = f"lower than {100 - c.percentile:.0f}% of human reference tracks"
-                txt.append(f"{c.name} {c.value:.3g}{unit} ({where})")
-            s.append(
-                "Outside the usual human range: " + "; ".join(txt) + ". These describe the recording; they bear on "
-                "this score only as far as the measured effects above show."
-            )
+                e = next((x for x in ex.effects if x.name == c.intervention and x.measured), None)
+                if e is None:
+                    verdict = "its effect on this score was not measured, so it is not counted as evidence"
+                elif abs(e.delta_p_ai) >= BAND_CHECK_MIN:
+                    verdict = (
+                        f"evidence for \"{'AI' if e.delta_p_ai < 0 else 'human'}\": {_SHORT_OP[e.name]} "
+                        f"{'lowered' if e.delta_p_ai < 0 else 'raised'} p_ai by {abs(e.delta_p_ai):.2f}"
+                    )
+                else:
+                    verdict = f"not evidence for this score: {_SHORT_OP[e.name]} moved p_ai by only {e.delta_p_ai:+.2f}"
+                txt.append(f"{cue_label(c.name, c.unit)} {_num(c.value)} ({where}; {verdict})")
+            s.append("Outside the usual human range: " + "; ".join(txt) + ".")
     # what would lower confidence
     caveats = []
     if ex.duration_s < 30:
@@ -1625,8 +1722,8 @@ def _summary(ex: Explanation) -> str:
     effs = [abs(e.delta_p_ai) for e in meas]
     if meas and max(effs) < 0.02:
         weak.append("no intervention moved p_ai by 0.02 or more")
-    if sal is not None and sal.delta_logit.size and sal.ai_band is None and sal.human_band is None:
-        weak.append("no frequency band stands out")
+    if sal is not None and sal.delta_logit.size and sal.ai_band is None and sal.human_band is None and not _reasons(ex):
+        weak.append("no frequency band stands out and no measured change moved p_ai by 0.05 toward the verdict")
     if not ex.model_trained:
         weak.append("the model is untrained")
     if weak:

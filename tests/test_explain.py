@@ -96,13 +96,14 @@ def random_explanation():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", aiaudio.UntrainedModelWarning)
         ex = explain(det, y, 44100, occlusion_bands=8, max_occlusion_passes=27)
-        s = det.score(y, 44100)
+        s = det.score(y, 44100, cues=True)
     return det, y, ex, s
 
 
 def test_explanation_matches_the_score_and_the_aggregation_rule(random_explanation) -> None:
     det, _, ex, s = random_explanation
     assert ex.p_ai == s.p_ai and ex.logit == s.logit and ex.label == s.label and ex.confidence == s.confidence
+    assert ex.verdict == s.verdict == "Needs review" and ex.reason == s.reason  # an untrained model decides nothing
     assert [(p.start_s, p.end_s, p.p_ai) for p in ex.timeline] == [(g.start_s, g.end_s, g.p_ai) for g in s.segments]
     logits = np.array([p.logit for p in ex.timeline])
     assert float(np.mean(logits)) == pytest.approx(ex.logit, abs=1e-12)  # song logit = mean of segment logits
@@ -147,7 +148,10 @@ def test_summary_is_built_from_measured_values(random_explanation) -> None:
     assert "short clips" in s and "rests on only 9.0 s" in s  # what would lower confidence, and that it applies
     assert "loudness itself has no effect (measured)" in s  # gain invariance, from the measured effect
     assert "stereo image has no effect (measured)" in s
-    assert "\n" not in s  # one paragraph
+    assert "not evidence for this score" in s or "not counted as evidence" in s or "Outside the usual human range" not in s
+    head, details = s.split("\n\nDetails: ")  # two layers: plain sentences first, then the detail
+    assert head == ex.headline and details == ex.details and head.startswith(f"{ex.verdict} (confidence {ex.confidence:.2f}).")
+    assert 1 <= head.count(". ") + 1 <= 3 and "logit" not in head and "occlusion" not in head
 
 
 def test_file_input_equals_scoring_the_file(tmp_path) -> None:
@@ -180,6 +184,11 @@ def test_neutralising_the_strongest_cue_moves_p_ai_in_the_stated_direction(peak_
     top = ex.strongest_effect()
     assert top.name == "upsampler_peaks" and top.delta_p_ai < -0.5
     assert "removing the narrow spectral peaks" in ex.summary and f"lowered it by {abs(top.delta_p_ai):.2f}" in ex.summary
+    # the plain layer names the strongest measured reason; the cue is called evidence because its effect says so
+    assert ex.headline.startswith("Likely AI") and "Strongest measured reason: removing the narrow spectral peaks" in ex.headline
+    assert ex.cue("upsampler_peak_db").percentile >= 95
+    assert f'narrow spectral peaks (upsampler trace) (dB) {ex.cue("upsampler_peak_db").value:.4g}' in ex.details
+    assert 'evidence for "AI": removing the narrow spectral peaks lowered p_ai' in ex.details
     # the intervention did what it says: the peaks are gone from the cue
     assert top.cue_before["upsampler_peak_db"] > 10 and top.cue_after["upsampler_peak_db"] < top.cue_before["upsampler_peak_db"] / 2
     # and doing it again, independently, moves the score the same way by the same amount
