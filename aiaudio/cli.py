@@ -480,6 +480,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision_points(model: str | None) -> tuple[float, tuple[float, float]] | None:
+    """Threshold and uncertain band of ``model`` (or the default) from its config; None when it cannot be read."""
+    from .detector import default_model_dir
+    from .model import load_config
+
+    try:
+        c = load_config(model if model is not None else default_model_dir())
+    except (AiaudioError, OSError):
+        return None
+    return c.threshold, (c.uncertain_low, c.uncertain_high)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
@@ -503,8 +515,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         make_plot = _make_plot
 
     errors: list[tuple[str, str]] = []
+    decision = _decision_points(args.model)
     try:
-        out = write_report(args.scores, args.output, plots_dir=args.plots, make_plots=make_plot, title=args.title, errors=errors)
+        out = write_report(
+            args.scores, args.output, plots_dir=args.plots, make_plots=make_plot, title=args.title, errors=errors,
+            threshold=decision[0] if decision else None, uncertain=decision[1] if decision else None,
+            progress=sys.stderr.isatty(),
+        )
     except (OSError, ValueError, UnicodeDecodeError) as e:
         print(f"aiaudio report: {e}", file=sys.stderr)
         return 1
@@ -672,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="HTML", help="the page to write")
     p.add_argument("--plots", metavar="DIR", help="folder of explanation plots named <stem>.png to link")
     p.add_argument("--make-plots", action="store_true", help="run `explain` on each scored file whose plot is missing (slow)")
-    p.add_argument("-m", "--model", metavar="DIR", help="model for --make-plots (default: the shipped model)")
+    p.add_argument("-m", "--model", metavar="DIR", help="model for --make-plots, and whose threshold the page shows (default: the shipped model)")
     p.add_argument("--title", help="page title")
     p.set_defaults(func=cmd_report)
 
