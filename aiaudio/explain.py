@@ -66,21 +66,36 @@ Cue evidence and measured effects
     Spectral flatness (the texture of the music itself) and clipping (restoring
     clipped peaks would invent audio) have no clean intervention: not measured.
 
-Time-frequency evidence (occlusion)
+Time-frequency evidence (occlusion), compared with human music and checked on the audio
     Which bands and moments drove the CNN: for a set of segments spread over the
     track, each frequency band x time block patch of the model's own input (the
-    front end's normalised log spectrogram) is replaced by the neutral value 0, the
-    spectrogram's mean after the front end's mean normalisation (a flat,
-    structureless patch), and the CNN is run again; the map holds ``logit(original) -
-    logit(patch flattened)``: > 0 where the patch's content pushed the segment toward
-    "AI", < 0 where it pushed toward "human". Why occlusion: it is model-agnostic and
-    faithful (it *is* the change of the actual decision when the evidence is removed);
-    it is cheap for this small CNN (one forward pass per patch, a bounded number of
-    passes: ``max_occlusion_passes``); and it needs no gradient baseline. Integrated
-    gradients would need a baseline spectrogram, and for a mean-normalised log spectrum
-    none is neutral (silence is -100 dB after the floor, zero is "every bin at the mean
-    level"); its attributions also depend on the path through the CNN's ReLUs and max
-    pools, which makes them harder to read as "what happens if this is removed".
+    front end's normalised log spectrogram) is replaced by a baseline that keeps the
+    band's usual level, and the CNN is run again; the map holds ``logit(original) -
+    logit(patch replaced)``: > 0 where the patch's content pushed the segment toward
+    "AI", < 0 where it pushed toward "human". The baseline is the **human reference
+    spectrum** (the mean over human reference tracks of the normalised log spectrum,
+    per bin, constant in time; :class:`SaliencyReference`). Setting a patch to 0, the
+    spectrogram's mean, would cut the bass band by ~30 dB or lift the top band by as
+    much: the map would show the effect of that distortion on every track alike.
+
+    The same attribution, run on the human reference tracks, gives each band's usual
+    importance (its 5th, 50th and 95th percentiles): a band is a *candidate* only when
+    this track's importance lies outside that range (above the 95th percentile: toward
+    "AI"; below the 5th: toward "human") by at least :data:`SMALL_SALIENCY` from the
+    median. Each candidate is then **checked on the audio**: the band is filtered out of
+    the excerpt (:func:`filter_band`: elliptic high-pass, low-pass or band-stop) and the
+    excerpt is scored again. The summary names a band only when the check moves ``p_ai``
+    by at least :data:`BAND_CHECK_MIN` in the stated direction (down for an "AI" band, up
+    for a "human" one); otherwise it says no band stands out. A model without a
+    reference (a newly trained one: build it with :func:`build_saliency_reference`)
+    gets a map against each patch's own mean level, and no band named.
+
+    Why occlusion: it is model-agnostic and faithful (it *is* the change of the actual
+    decision when the evidence is removed); it is cheap for this small CNN (one forward
+    pass per patch, a bounded number of passes: ``max_occlusion_passes``). Integrated
+    gradients would need a baseline spectrogram as well, and its attributions depend on
+    the path through the CNN's ReLUs and max pools, which makes them harder to read as
+    "what happens if this is removed".
 
 Upsampler-peak residual spectrum
     The long-term log spectrum minus its lower envelope in the cue's upper band, with
@@ -88,15 +103,22 @@ Upsampler-peak residual spectrum
     the model's input marked where it falls in the band.
 
 Summary
-    One plain-language paragraph built only from the values above: the verdict, the
-    timeline, the strongest measured effects, saliency, cues outside the human range,
-    what would lower confidence (short clip, re-encoding, band limits) and, when the
-    score is near the threshold or nothing measured moved it much, a sentence saying
-    the evidence is weak.
+    Two layers, built only from the values above. First 1-3 plain sentences
+    (``headline``): the verdict (:class:`aiaudio.Score`'s ``verdict``, ``Likely AI``,
+    ``Needs review`` or ``No AI signal found``) with its confidence and reason, the
+    strongest *measured* reason (a named band, or an intervention that moved ``p_ai`` by
+    at least :data:`BAND_CHECK_MIN` toward the verdict), where to listen. Then the
+    technical detail (``details``): the timeline, saliency and its band check, the
+    measured effects, cues outside the human range (with plain-language names and units,
+    :data:`CUE_LABELS`; a cue is called evidence only when its own intervention moved
+    ``p_ai`` by :data:`BAND_CHECK_MIN` or more), what lowers confidence (short clip,
+    re-encoding, band limits) and, when the score is near the threshold or nothing
+    measured moved it much, a sentence saying the evidence is weak.
 
 Cost
     Decoding, one scoring pass, the cues (0.5-0.9 s per 3 minutes), the occlusion
-    passes (``max_occlusion_passes`` CNN passes at most) and, per intervention, the
+    passes (``max_occlusion_passes`` CNN passes at most), one scoring of the excerpt per
+    checked band (at most 5) and, per intervention, the
     signal processing, cues and scoring of one excerpt. See the ``timings`` field.
 """
 
@@ -132,7 +154,9 @@ __all__ = [
     "Saliency",
     "SaliencyReference",
     "TimelinePoint",
+    "CUE_LABELS",
     "build_saliency_reference",
+    "cue_label",
     "explain",
     "filter_band",
     "load_saliency_reference",
