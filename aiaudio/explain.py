@@ -598,6 +598,11 @@ class Explanation:
         (frequency x time), the cue table (value, human percentile) next to the
         measured effects (bar chart of delta ``p_ai``), the residual spectrum with the
         detected peaks, and the summary.
+
+        Raises
+        ------
+        MissingDependencyError
+            When matplotlib is not installed (``pip install "aiaudio[plot]"``).
         """
         return _plot(self, Path(path), dpi=dpi)
 
@@ -1763,9 +1768,16 @@ def _num(v: float) -> str:
 
 
 def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import TwoSlopeNorm
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.colors import TwoSlopeNorm
+        from matplotlib.figure import Figure
+    except ImportError as e:  # matplotlib is the optional extra "plot"
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f'plotting an explanation needs matplotlib, which cannot be imported ({e}): pip install "aiaudio[plot]"'
+        ) from e
 
     fig = Figure(figsize=(13, 18.5))
     FigureCanvasAgg(fig)

@@ -20,6 +20,7 @@ import csv
 import datetime as _dt
 import hashlib
 import html
+import io
 import json
 import math
 import os
@@ -28,6 +29,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import quote
+
+from .errors import MissingDependencyError, ScoresFormatError
 
 __all__ = ["read_scores", "render_report", "write_report", "plot_name", "plot_names"]
 
@@ -47,8 +50,20 @@ def _float(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
+#: What a scores file must hold, for the messages.
+_EXPECTED = "a CSV or JSON lines file written by `aiaudio score`, with the columns path and p_ai"
+
+
+def _columns_text(cols: Iterable[Any], k: int = 8) -> str:
+    names = [ascii(str(c))[1:-1][:40] for c in cols]
+    return ", ".join(names[:k]) + (f" ... ({len(names)} in all)" if len(names) > k else "")
+
+
 def read_scores(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Rows of an ``aiaudio score`` output (CSV, or JSON lines for ``.jsonl``/``.ndjson``).
+
+    The file is read as UTF-8; bytes that are not valid UTF-8 (a file name that is not)
+    are kept as surrogate escapes, so ``path`` names the very file that was scored.
 
     Returns
     -------
@@ -60,33 +75,69 @@ def read_scores(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
     Raises
     ------
-    ValueError
-        When the file has no ``path`` and ``p_ai`` columns.
+    ScoresFormatError
+        When the file is not a score output: empty, binary, not CSV / JSON lines, or
+        without the ``path`` and ``p_ai`` columns (a :class:`ValueError`).
+    OSError
+        When the file cannot be read.
     """
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    data = p.read_bytes()
+    if not data.strip():
+        raise ScoresFormatError(f"{p}: the file is empty; expected {_EXPECTED}.")
+    if b"\x00" in data[:65536]:
+        raise ScoresFormatError(f"{p}: a binary file, not a score output; expected {_EXPECTED}.")
+    text = data.decode("utf-8", "surrogateescape")
     raw: list[dict[str, Any]]
     if p.suffix.lower() in (".jsonl", ".ndjson"):
-        raw = [json.loads(line) for line in text.splitlines() if line.strip()]
+        raw = []
+        for n, line in enumerate(text.split("\n"), 1):  # not splitlines(): U+2028 may be in a name
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as e:
+                raise ScoresFormatError(f"{p}, line {n}: not JSON ({e}); expected {_EXPECTED}.") from None
+            if not isinstance(rec, dict):
+                raise ScoresFormatError(f"{p}, line {n}: a JSON {type(rec).__name__}, not an object; expected {_EXPECTED}.")
+            raw.append(rec)
+        if raw and not {"path", "p_ai"} <= set(raw[0]):
+            raise ScoresFormatError(
+                f"{p}: not an `aiaudio score` output: its first record has the fields {_columns_text(raw[0])}; "
+                f"expected {_EXPECTED}."
+            )
     else:
-        raw = list(csv.DictReader(text.splitlines()))
-    if raw and not {"path", "p_ai"} <= set(raw[0]):
-        raise ValueError(f"{p}: not an `aiaudio score` output (needs the columns path and p_ai; has {sorted(raw[0])})")
+        try:
+            reader = csv.DictReader(io.StringIO(text, newline=""))
+            raw = list(reader)
+            header = reader.fieldnames or []
+        except csv.Error as e:
+            raise ScoresFormatError(f"{p}: not a readable CSV file ({e}); expected {_EXPECTED}.") from None
+        if not {"path", "p_ai"} <= set(header):
+            raise ScoresFormatError(
+                f"{p}: not an `aiaudio score` output: its first line has the columns {_columns_text(header)}; "
+                f"expected {_EXPECTED}."
+            )
     rows = []
     for r in raw:
         flags = r.get("flags") or []
         if isinstance(flags, str):
             flags = [f for f in flags.split(";") if f]
+        elif not isinstance(flags, list):
+            flags = [flags]
         segs = r.get("segments") or []
         if isinstance(segs, str):
             try:
                 segs = json.loads(segs)
             except ValueError:
                 segs = []
-        segs = [[float(a), float(b), float(q)] for a, b, q in (x[:3] for x in segs if isinstance(x, (list, tuple)) and len(x) >= 3)]
+        try:
+            segs = [[float(x[0]), float(x[1]), float(x[2])] for x in segs if isinstance(x, (list, tuple)) and len(x) >= 3]
+        except (TypeError, ValueError):
+            segs = []
         rows.append(
             {
-                "path": str(r.get("path", "")),
+                "path": "" if r.get("path") is None else str(r["path"]),
                 "p_ai": _float(r.get("p_ai")),
                 "label": str(r.get("label") or ""),
                 "verdict": str(r.get("verdict") or ""),
@@ -94,7 +145,7 @@ def read_scores(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 "confidence": _float(r.get("confidence")),
                 "duration_s": _float(r.get("duration_s")),
                 "error": str(r.get("error") or ""),
-                "flags": list(flags),
+                "flags": [str(f) for f in flags],
                 "model_version": str(r.get("model_version") or ""),
             }
         )
@@ -131,9 +182,25 @@ def _plot_names(rows: Sequence[dict[str, Any]]) -> list[str]:
 def _href(target: Path, base: Path) -> str:
     try:
         rel = os.path.relpath(target.resolve(), base.resolve())
-    except ValueError:  # another drive (Windows)
-        return target.resolve().as_uri()
-    return quote(Path(rel).as_posix())
+    except ValueError:  # another drive (Windows), or a NUL in the name
+        try:
+            return target.resolve().as_uri()
+        except ValueError:
+            return quote(_utf8(target.as_posix()))
+    return quote(_utf8(Path(rel).as_posix()))  # a name that is not UTF-8: its own bytes
+
+
+def _utf8(text: str) -> bytes:
+    """``text`` as bytes: surrogate escapes back to the bytes they stand for, other lone surrogates as ``?``."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
+
+
+def _shown(text: str) -> str:
+    """``text`` for the page: what is not valid UTF-8 shown as U+FFFD."""
+    return _utf8(text).decode("utf-8", "replace")
 
 
 def _histogram_svg(
@@ -465,7 +532,7 @@ def render_report(
         "(<code>aiaudio explain FILE --plot</code>).</p>"
     )
     out.append(f"<script>{_JS}</script></body></html>")
-    return "\n".join(out)
+    return _shown("\n".join(out))  # names that are not UTF-8 show as U+FFFD (their links keep the bytes)
 
 
 def write_report(
@@ -514,6 +581,8 @@ def write_report(
                 bar.set_postfix_str(Path(r["path"]).name[-40:], refresh=False)
             try:
                 make_plots(r["path"], target)
+            except MissingDependencyError:  # the same for every file: say it once
+                raise
             except Exception as e:  # one file never stops the page
                 if errors is not None:
                     errors.append((r["path"], f"{type(e).__name__}: {e}"))

@@ -404,7 +404,7 @@ def test_cli_explain_writes_plot_and_json(tiny_model_dir, tmp_path, capsys) -> N
     assert main(["explain", str(tmp_path / "missing.wav")]) == 2
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")
-    assert main(["explain", str(bad), "-m", str(tiny_model_dir)]) == 1
+    assert main(["explain", str(bad), "-m", str(tiny_model_dir)]) == 2  # a bad input file, as `score` says
 
 
 def _scores_csv(tmp_path: Path, audio: Path, twin: Path) -> Path:
