@@ -407,6 +407,38 @@ def test_cli_explain_writes_plot_and_json(tiny_model_dir, tmp_path, capsys) -> N
     assert main(["explain", str(bad), "-m", str(tiny_model_dir)]) == 2  # a bad input file, as `score` says
 
 
+def test_cli_explain_batch_out_dir_and_json_lines(tiny_model_dir, tmp_path, capsys) -> None:
+    from aiaudio.report import plot_names
+
+    a, b = tmp_path / "a.wav", tmp_path / "other" / "a.wav"  # the same stem in two folders
+    b.parent.mkdir()
+    write_audio(a, music_like(5.0, 22050, 1, seed=21), 22050)
+    write_audio(b, music_like(5.0, 22050, 2, seed=22), 22050)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    out = tmp_path / "ex"
+    fast = ["-m", str(tiny_model_dir), "--no-interventions", "--max-occlusion-passes", "20"]
+    rc = main(["explain", str(a), str(b), str(bad), "--out-dir", str(out), "-j", "1", *fast])
+    cap = capsys.readouterr()
+    assert rc == 2 and "bad.wav" in cap.err  # the bad file is reported, the others are explained
+    names = plot_names([str(a), str(b)], ext="")
+    assert len(set(names)) == 2
+    got = {}
+    for f, n in zip((a, b), names):
+        d = json.loads((out / f"{n}.json").read_text())
+        assert d["path"] == str(f) and d["verdict"] and (out / f"{n}.png").stat().st_size > 60_000
+        got[str(f)] = d["p_ai"]
+        assert f"{f}: {d['headline']}" in cap.out
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.json" for n in names] + [f"{n}.png" for n in names])
+    # --json -: one JSON line per file on standard output, in input order, in two worker processes
+    rc = main(["explain", str(a), str(b), "--json", "-", "-j", "2", *fast])
+    cap = capsys.readouterr()
+    lines = [json.loads(x) for x in cap.out.splitlines()]
+    assert rc == 0 and [d["path"] for d in lines] == [str(a), str(b)]
+    assert [d["p_ai"] for d in lines] == pytest.approx([got[str(a)], got[str(b)]], abs=1e-6)
+    assert main(["explain", str(a), str(b), "--plot", str(tmp_path / "x.png")]) == 2  # ambiguous: says to use --out-dir
+
+
 def _scores_csv(tmp_path: Path, audio: Path, twin: Path) -> Path:
     segs = json.dumps([[0.0, 4.0, 0.95], [4.0, 6.0, 0.35]])
     rows = [
