@@ -1571,11 +1571,19 @@ def _reasons(ex: Explanation) -> list[tuple[float, str]]:
     j = sal.ai_band if (sal is not None and ai_side) else (sal.human_band if sal is not None else None)
     if j is not None:
         c = sal.check(j)
-        out.append((abs(c.delta_p_ai), f"filtering {_band(sal.band_edges_hz, j)} out of the audio moves p_ai from {c.p_ai_before:.2f} to {c.p_ai_after:.2f}"))
+        out.append((
+            abs(c.delta_p_ai),
+            f"filtering {_band(sal.band_edges_hz, j)} out of the audio moves p_ai from {c.p_ai_before:.2f} to {c.p_ai_after:.2f}, "
+            f"so that band pushed it toward \"{'AI' if c.delta_p_ai < 0 else 'human'}\"",
+        ))
     for e in ex.effects:
         if not e.measured or abs(e.delta_p_ai) < BAND_CHECK_MIN or (e.delta_p_ai < 0) != ai_side:
             continue
-        out.append((abs(e.delta_p_ai), f"{_SHORT_OP[e.name]} moves p_ai from {e.p_ai_before:.2f} to {e.p_ai_after:.2f}"))
+        out.append((
+            abs(e.delta_p_ai),
+            f"{_SHORT_OP[e.name]} moves p_ai from {e.p_ai_before:.2f} to {e.p_ai_after:.2f}, "
+            f"so that property pushed it toward \"{'AI' if e.delta_p_ai < 0 else 'human'}\"",
+        ))
     return sorted(out, key=lambda x: -x[0])
 
 
