@@ -300,7 +300,7 @@ def _mmss(t: float) -> str:
 
 
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 12px}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1360px;color:#222;padding:0 12px}
 h1{font-size:22px;margin:0 0 4px} .meta{color:#555;margin:0 0 16px}
 .summary{display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap}
 .counts td{padding:2px 10px 2px 0}
@@ -315,7 +315,7 @@ td.path{word-break:break-all;min-width:220px;max-width:360px} .dir{color:#777;fo
 tr.error td{color:#888} .err{color:#a00}
 .warn{background:#fff3cd;border:1px solid #e0c36c;padding:8px 12px;margin:12px 0}
 .controls{margin:16px 0 0;display:flex;gap:16px;align-items:center;flex-wrap:wrap}
-.controls input{padding:3px 6px;min-width:260px} audio{height:28px;width:210px}
+.controls input{padding:3px 6px;min-width:260px} audio{height:28px;width:160px}
 .verdict-ai{color:#d62728;font-weight:600}.verdict-review{color:#c77800;font-weight:600}.verdict-none{color:#1f77b4}
 svg.strip{vertical-align:middle}
 """
