@@ -28,7 +28,7 @@ from ._version import __version__
 from .audio import AUDIO_EXTENSIONS, MAX_ANALYSIS_S
 from .errors import AiaudioError, AudioLoadError, MissingDependencyError, ModelLoadError, require_extra
 
-SCORE_COLUMNS = ["path", "p_ai", "label", "confidence", "duration_s", "error", "flags", "model_version"]
+SCORE_COLUMNS = ["path", "p_ai", "label", "verdict", "confidence", "duration_s", "error", "flags", "model_version"]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -184,13 +184,14 @@ def _score_row(det, path: str, result: Any, want_cues: bool, want_segments: bool
     """One output row: a file's score, or its error."""
     row: dict[str, Any] = {"path": path}
     if isinstance(result, BaseException):
-        row.update(error=_error_text(result), p_ai=None, label="", confidence=None, duration_s=None, flags=[])
+        row.update(error=_error_text(result), p_ai=None, label="", verdict="", confidence=None, duration_s=None, flags=[])
         row["model_version"] = det.version
         return row
     s = result
     row.update(
         p_ai=s.p_ai,
         label=s.label,
+        verdict=s.verdict,
         confidence=s.confidence,
         duration_s=s.duration_s,
         error="",
@@ -448,11 +449,143 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain_one(det, path: str, js_path: str | None, png_path: str | None, want_json: bool, opts: dict[str, Any]) -> tuple[str, int, str, str | None, str]:
+    """Explain one file of a batch: ``(path, status, headline, JSON text or None, message)``; writes its outputs."""
+    from .detector import UntrainedModelWarning
+    from .errors import AudioLoadError
+    from .explain import explain
+    from .pipeline import _StderrCapture
+
+    if not os.path.exists(path):
+        return path, 2, "", None, f"no such file: {path}"
+    cap = _StderrCapture()  # decoder messages stay off the terminal, as with one file
+    try:
+        cap.resume()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UntrainedModelWarning)
+                ex = explain(det, path, **opts)
+        finally:
+            cap.pause()
+        log = cap.take()
+    except AudioLoadError as e:
+        return path, 2, "", None, str(e)
+    except AiaudioError as e:
+        return path, 1, "", None, str(e)
+    finally:
+        cap.close()
+    if log and "decoder_messages" not in ex.flags:
+        ex.flags.append("decoder_messages")
+    try:
+        if js_path:
+            ex.to_json(js_path)
+        if png_path:
+            ex.plot(png_path)
+    except (OSError, MissingDependencyError) as e:
+        return path, 1, "", None, f"cannot write output: {e}"
+    return path, 0, ex.headline, ex.to_json(indent=None) if want_json else None, ""
+
+
+_BATCH: dict[str, Any] = {}
+
+
+def _explain_worker_init(model: str | None, opts: dict[str, Any]) -> None:
+    import torch
+
+    from .detector import UntrainedModelWarning, load_detector
+
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrainedModelWarning)
+        _BATCH.update(det=load_detector(model), opts=opts)
+
+
+def _explain_worker(task: tuple[str, str | None, str | None, bool]) -> tuple[str, int, str, str | None, str]:
+    return _explain_one(_BATCH["det"], *task, _BATCH["opts"])
+
+
+def _explain_batch(args: argparse.Namespace) -> int:
+    """``aiaudio explain FILE... --out-dir DIR`` (a JSON and a PNG per file) and/or ``--json -`` (JSON lines)."""
+    from .report import plot_names
+
+    files = list(args.file)
+    json_lines = args.json == "-"
+    if args.plot or (args.json and not json_lines):
+        print("aiaudio explain: with several files, use --out-dir DIR (a JSON and a PNG per file) or --json - (JSON lines)", file=sys.stderr)
+        return 2
+    if not args.out_dir and not json_lines:
+        print("aiaudio explain: with several files, say where the explanations go: --out-dir DIR or --json -", file=sys.stderr)
+        return 2
+    if args.out_dir:
+        try:
+            require_extra(("matplotlib",), "plot", "aiaudio explain --out-dir")
+        except MissingDependencyError as e:
+            print(f"aiaudio explain: {e}", file=sys.stderr)
+            return 2
+    det = _load_detector(args, "explain", "the scores and their explanations are")
+    if det is None:
+        return 1
+    out = Path(args.out_dir) if args.out_dir else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    opts = dict(
+        interventions=not args.no_interventions,
+        saliency=not args.no_saliency,
+        intervention_s=None if args.intervention_s <= 0 else args.intervention_s,
+        max_occlusion_passes=args.max_occlusion_passes,
+    )
+    names = plot_names(files, ext="")  # the report's plot names: `report --plots DIR` finds the PNGs
+    tasks = [
+        (f, str(out / f"{n}.json") if out else None, str(out / f"{n}.png") if out else None, json_lines)
+        for f, n in zip(files, names)
+    ]
+    jobs = args.jobs if args.jobs is not None else min(len(files), max(1, (os.cpu_count() or 1) // 2))
+    bar = None
+    if not args.no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc="explaining", unit="file", file=sys.stderr, dynamic_ncols=True)
+    pool = None
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_explain_worker_init, initargs=(args.model, opts))
+        results: Iterable[tuple[str, int, str, str | None, str]] = pool.map(_explain_worker, tasks)
+    else:
+        results = (_explain_one(det, *t, opts) for t in tasks)
+    rc = n_ok = 0
+    try:
+        for path, code, head, js, msg in results:
+            if code:
+                print(f"aiaudio explain: {msg}", file=sys.stderr)
+                rc = max(rc, code)
+            else:
+                n_ok += 1
+                if js is not None:
+                    sys.stdout.write(js + "\n")
+                    sys.stdout.flush()
+                print(f"{path}: {head}", file=sys.stderr if json_lines else sys.stdout)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if pool is not None:
+            pool.shutdown()
+    if out is not None:
+        print(f"aiaudio explain: wrote the JSON and PNG of {n_ok} of {len(tasks)} files to {out}", file=sys.stderr)
+    return rc
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from .detector import UntrainedModelWarning
     from .explain import explain
     from .pipeline import _StderrCapture
 
+    if len(args.file) > 1 or args.out_dir:
+        return _explain_batch(args)
+    args.file = args.file[0]
     json_to_stdout = args.json == "-"
     if not os.path.exists(args.file):
         print(f"aiaudio explain: no such file: {args.file}", file=sys.stderr)
@@ -520,6 +653,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision_points(model: str | None) -> tuple[float, tuple[float, float]] | None:
+    """Threshold and uncertain band of ``model`` (or the default) from its config; None when it cannot be read."""
+    from .detector import default_model_dir
+    from .model import load_config
+
+    try:
+        c = load_config(model if model is not None else default_model_dir())
+    except (AiaudioError, OSError):
+        return None
+    return c.threshold, (c.uncertain_low, c.uncertain_high)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .errors import ScoresFormatError
     from .report import write_report
@@ -549,8 +694,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         make_plot = _make_plot
 
     errors: list[tuple[str, str]] = []
+    decision = _decision_points(args.model)
     try:
-        out = write_report(args.scores, args.output, plots_dir=args.plots, make_plots=make_plot, title=args.title, errors=errors)
+        out = write_report(
+            args.scores, args.output, plots_dir=args.plots, make_plots=make_plot, title=args.title, errors=errors,
+            threshold=decision[0] if decision else None, uncertain=decision[1] if decision else None,
+            progress=sys.stderr.isatty(),
+        )
     except (ScoresFormatError, MissingDependencyError) as e:  # not a score output; no matplotlib
         print(f"aiaudio report: {e}", file=sys.stderr)
         return 2
@@ -710,7 +860,13 @@ def build_parser() -> argparse.ArgumentParser:
             "spectrogram, the upsampler-peak residual spectrum, and a plain-language summary (printed)."
         ),
     )
-    p.add_argument("file", metavar="FILE", help="audio file")
+    p.add_argument("file", nargs="+", metavar="FILE", help="audio file(s); several need --out-dir or --json -")
+    p.add_argument(
+        "--out-dir", metavar="DIR",
+        help="write <name>.json and <name>.png per file here (names as `report` links them: <stem>, or <stem>-<hash> for a shared stem)",
+    )
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="with several files: worker processes (default: half the CPU cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.add_argument("--plot", metavar="PNG", help='write a one-page plot here (needs pip install "aiaudio[plot]")')
     p.add_argument(
         "--json", metavar="JSON",
@@ -743,7 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--make-plots", action="store_true",
         help='run `explain` on each scored file whose plot is missing (slow; needs pip install "aiaudio[plot]")',
     )
-    p.add_argument("-m", "--model", metavar="DIR", help="model for --make-plots (default: the shipped model)")
+    p.add_argument("-m", "--model", metavar="DIR", help="model for --make-plots, and whose threshold the page shows (default: the shipped model)")
     p.add_argument("--title", help="page title")
     p.set_defaults(func=cmd_report)
 

@@ -66,21 +66,36 @@ Cue evidence and measured effects
     Spectral flatness (the texture of the music itself) and clipping (restoring
     clipped peaks would invent audio) have no clean intervention: not measured.
 
-Time-frequency evidence (occlusion)
+Time-frequency evidence (occlusion), compared with human music and checked on the audio
     Which bands and moments drove the CNN: for a set of segments spread over the
     track, each frequency band x time block patch of the model's own input (the
-    front end's normalised log spectrogram) is replaced by the neutral value 0, the
-    spectrogram's mean after the front end's mean normalisation (a flat,
-    structureless patch), and the CNN is run again; the map holds ``logit(original) -
-    logit(patch flattened)``: > 0 where the patch's content pushed the segment toward
-    "AI", < 0 where it pushed toward "human". Why occlusion: it is model-agnostic and
-    faithful (it *is* the change of the actual decision when the evidence is removed);
-    it is cheap for this small CNN (one forward pass per patch, a bounded number of
-    passes: ``max_occlusion_passes``); and it needs no gradient baseline. Integrated
-    gradients would need a baseline spectrogram, and for a mean-normalised log spectrum
-    none is neutral (silence is -100 dB after the floor, zero is "every bin at the mean
-    level"); its attributions also depend on the path through the CNN's ReLUs and max
-    pools, which makes them harder to read as "what happens if this is removed".
+    front end's normalised log spectrogram) is replaced by a baseline that keeps the
+    band's usual level, and the CNN is run again; the map holds ``logit(original) -
+    logit(patch replaced)``: > 0 where the patch's content pushed the segment toward
+    "AI", < 0 where it pushed toward "human". The baseline is the **human reference
+    spectrum** (the mean over human reference tracks of the normalised log spectrum,
+    per bin, constant in time; :class:`SaliencyReference`). Setting a patch to 0, the
+    spectrogram's mean, would cut the bass band by ~30 dB or lift the top band by as
+    much: the map would show the effect of that distortion on every track alike.
+
+    The same attribution, run on the human reference tracks, gives each band's usual
+    importance (its 5th, 50th and 95th percentiles): a band is a *candidate* only when
+    this track's importance lies outside that range (above the 95th percentile: toward
+    "AI"; below the 5th: toward "human") by at least :data:`SMALL_SALIENCY` from the
+    median. Each candidate is then **checked on the audio**: the band is filtered out of
+    the excerpt (:func:`filter_band`: elliptic high-pass, low-pass or band-stop) and the
+    excerpt is scored again. The summary names a band only when the check moves ``p_ai``
+    by at least :data:`BAND_CHECK_MIN` in the stated direction (down for an "AI" band, up
+    for a "human" one); otherwise it says no band stands out. A model without a
+    reference (a newly trained one: build it with :func:`build_saliency_reference`)
+    gets a map against each patch's own mean level, and no band named.
+
+    Why occlusion: it is model-agnostic and faithful (it *is* the change of the actual
+    decision when the evidence is removed); it is cheap for this small CNN (one forward
+    pass per patch, a bounded number of passes: ``max_occlusion_passes``). Integrated
+    gradients would need a baseline spectrogram as well, and its attributions depend on
+    the path through the CNN's ReLUs and max pools, which makes them harder to read as
+    "what happens if this is removed".
 
 Upsampler-peak residual spectrum
     The long-term log spectrum minus its lower envelope in the cue's upper band, with
@@ -88,11 +103,17 @@ Upsampler-peak residual spectrum
     the model's input marked where it falls in the band.
 
 Summary
-    One plain-language paragraph built only from the values above: the verdict, the
-    timeline, the strongest measured effects, saliency, cues outside the human range,
-    what would lower confidence (short clip, re-encoding, band limits) and, when the
-    score is near the threshold or nothing measured moved it much, a sentence saying
-    the evidence is weak.
+    Two layers, built only from the values above. First 1-3 plain sentences
+    (``headline``): the verdict (:class:`aiaudio.Score`'s ``verdict``, ``Likely AI``,
+    ``Needs review`` or ``No AI signal found``) with its confidence and reason, the
+    strongest *measured* reason (a named band, or an intervention that moved ``p_ai`` by
+    at least :data:`BAND_CHECK_MIN` toward the verdict), where to listen. Then the
+    technical detail (``details``): the timeline, saliency and its band check, the
+    measured effects, cues outside the human range (with plain-language names and units,
+    :data:`CUE_LABELS`; a cue is called evidence only when its own intervention moved
+    ``p_ai`` by :data:`BAND_CHECK_MIN` or more), what lowers confidence (short clip,
+    re-encoding, band limits) and, when the score is near the threshold or nothing
+    measured moved it much, a sentence saying the evidence is weak.
 
 Memory and long files
     The score and the timeline always cover the whole input (scoring is streamed).
@@ -105,7 +126,8 @@ Memory and long files
 
 Cost
     Decoding, one scoring pass, the cues (0.5-0.9 s per 3 minutes), the occlusion
-    passes (``max_occlusion_passes`` CNN passes at most) and, per intervention, the
+    passes (``max_occlusion_passes`` CNN passes at most), one scoring of the excerpt per
+    checked band (at most 5) and, per intervention, the
     signal processing, cues and scoring of one excerpt. See the ``timings`` field.
 """
 
@@ -126,8 +148,9 @@ import scipy.ndimage
 import scipy.signal
 import torch
 
-from .audio import MAX_ANALYSIS_S, PathOrFile, resample, to_mono
+from .audio import MAX_ANALYSIS_S, PathOrFile, resample, to_mono, validate_samples
 from .cues import CUE_INFO, CUE_NAMES, LOUDNESS_FLOOR_LUFS, PeakResult, _all_cues, _as_2d, _check_sr, extract_cues, human_ranges, percentile_of, upsampler_peaks
+from .frontend import segment_starts
 
 __all__ = [
     "CueEvidence",
@@ -136,19 +159,29 @@ __all__ = [
     "INTERVENTIONS",
     "Intervention",
     "PeakSpectrum",
+    "BandCheck",
     "Saliency",
+    "SaliencyReference",
     "TimelinePoint",
+    "CUE_LABELS",
+    "build_saliency_reference",
+    "cue_label",
     "explain",
+    "filter_band",
+    "load_saliency_reference",
+    "model_fingerprint",
     "neutralise",
 ]
 
-#: Value a patch of the front-end spectrogram is set to when occluded: the spectrogram's
-#: mean (the front end subtracts it), i.e. a flat patch at the segment's mean level.
-OCCLUSION_FILL = 0.0
 #: |delta p_ai| below which an intervention is said to have "no effect" in the summary.
 SMALL_EFFECT = 0.01
-#: |mean delta logit| below which a saliency band is not named in the summary.
+#: |band importance - human median| (mean delta logit) below which a saliency band is not a candidate.
 SMALL_SALIENCY = 0.05
+#: Least |delta p_ai| that filtering a band out of the audio must cause, in the direction the
+#: occlusion states, for the summary to name that band.
+BAND_CHECK_MIN = 0.05
+#: File name of a model's saliency reference inside its model directory (see :class:`SaliencyReference`).
+SALIENCY_REFERENCE_NAME = "saliency_reference.json"
 LOSSY_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wma", ".webm", ".mp2")
 
 
@@ -259,15 +292,116 @@ class Effect:
 
 
 @dataclass
+class SaliencyReference:
+    """What the occlusion attribution gives on human reference tracks, for one model.
+
+    Built by :func:`build_saliency_reference` (for the shipped model:
+    ``scripts/build_saliency_reference.py``) and found by :func:`load_saliency_reference`.
+
+    Attributes
+    ----------
+    fingerprint : str
+        :func:`model_fingerprint` of the model it was measured on (a reference is only
+        used for that very model).
+    model_version : str
+    fill_profile : np.ndarray
+        ``(n_bins,)``: the mean over the human tracks (all frames of all segments) of the
+        front end's normalised log spectrogram, per bin: the occlusion baseline.
+    n_bands, n_time_blocks : int
+        The occlusion grid the importances were measured with.
+    band_edges_hz : list of float
+    importance_median, importance_p5, importance_p95 : np.ndarray
+        ``(n_bands,)``: percentiles over the human tracks of each band's importance
+        (:attr:`Saliency.band_importance`).
+    n_tracks : int
+    meta : dict
+        Sources, command, date.
+    """
+
+    fingerprint: str
+    model_version: str
+    fill_profile: np.ndarray
+    n_bands: int
+    n_time_blocks: int
+    band_edges_hz: list[float]
+    importance_median: np.ndarray
+    importance_p5: np.ndarray
+    importance_p95: np.ndarray
+    n_tracks: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (what :meth:`save` writes)."""
+        return _jsonable(self)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the reference as JSON to ``path``."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        return p
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SaliencyReference":
+        arr = lambda k: np.asarray(d[k], dtype=np.float64)  # noqa: E731
+        return cls(
+            str(d["fingerprint"]), str(d.get("model_version", "")), arr("fill_profile"), int(d["n_bands"]),
+            int(d["n_time_blocks"]), [float(x) for x in d["band_edges_hz"]], arr("importance_median"),
+            arr("importance_p5"), arr("importance_p95"), int(d["n_tracks"]), dict(d.get("meta", {})),
+        )
+
+
+@dataclass
+class BandCheck:
+    """Filtering one frequency band out of the audio and scoring it again.
+
+    Attributes
+    ----------
+    band : int
+        Index into :attr:`Saliency.band_edges_hz`.
+    lo_hz, hi_hz : float
+        The band.
+    side : str
+        ``"ai"``: the occlusion says this band pushes toward "AI" more than on human
+        reference tracks, so filtering it out should lower ``p_ai``; ``"human"``: the
+        reverse.
+    importance, human_median : float
+        The band's importance on this track and its median over the human reference tracks.
+    operation : str
+        The filter that was applied.
+    p_ai_before, p_ai_after, delta_p_ai : float
+        Score of the excerpt before and after filtering.
+    agrees : bool
+        ``delta_p_ai <= -BAND_CHECK_MIN`` for an ``"ai"`` band, ``>= +BAND_CHECK_MIN`` for a
+        ``"human"`` one: the attribution and the audio agree.
+    """
+
+    band: int
+    lo_hz: float
+    hi_hz: float
+    side: str
+    importance: float
+    human_median: float
+    operation: str
+    p_ai_before: float
+    p_ai_after: float
+    delta_p_ai: float
+    agrees: bool
+
+
+@dataclass
 class Saliency:
-    """Occlusion map over frequency bands x time (see the module docs).
+    """Occlusion map over frequency bands x time, and the check of its strongest bands (see the module docs).
 
     Attributes
     ----------
     method : str
         ``"occlusion"``.
-    fill_value : float
-        What an occluded patch of the normalised log spectrogram is set to (0: its mean).
+    baseline : str
+        What an occluded patch is replaced by: ``"human_reference_spectrum"`` (the mean
+        normalised log spectrum of human reference tracks, per bin, constant in time) or,
+        when the model has no :class:`SaliencyReference`, ``"band_level"`` (the patch's
+        own mean level, flat).
     band_edges_hz : list of float
         ``n_bands + 1`` edges of the frequency bands, Hz.
     col_start_s, col_end_s : list of float
@@ -277,15 +411,26 @@ class Saliency:
         Index (into the timeline) of the segment each column belongs to.
     delta_logit : np.ndarray
         ``(n_bands, n_columns)``: segment logit minus the logit with that patch
-        flattened. > 0: the patch pushed toward "AI"; < 0: toward "human".
+        replaced by the baseline. > 0: the patch pushed toward "AI"; < 0: toward "human".
     n_passes : int
         CNN forward passes it took.
     seconds : float
         Wall time it took.
+    human_median, human_p5, human_p95 : np.ndarray or None
+        ``(n_bands,)``: the same attribution's band importance over human reference
+        tracks (from the model's :class:`SaliencyReference`); ``None`` without one.
+    reference_note : str
+        Why there is no reference comparison (empty when there is one).
+    checks : list of BandCheck
+        The candidate bands (importance outside the human 5-95 % range), each filtered out
+        of the audio and rescored.
+    ai_band, human_band : int or None
+        The band named as evidence for "AI" (resp. "human"): the strongest candidate whose
+        check agrees; ``None``: no band stands out.
     """
 
     method: str
-    fill_value: float
+    baseline: str
     band_edges_hz: list[float]
     col_start_s: list[float]
     col_end_s: list[float]
@@ -293,11 +438,27 @@ class Saliency:
     delta_logit: np.ndarray
     n_passes: int
     seconds: float
+    human_median: np.ndarray | None = None
+    human_p5: np.ndarray | None = None
+    human_p95: np.ndarray | None = None
+    reference_note: str = ""
+    checks: list[BandCheck] = field(default_factory=list)
+    ai_band: int | None = None
+    human_band: int | None = None
 
     @property
     def band_importance(self) -> np.ndarray:
         """Mean ``delta_logit`` of each band over the analysed columns."""
         return self.delta_logit.mean(axis=1) if self.delta_logit.size else np.zeros(len(self.band_edges_hz) - 1)
+
+    @property
+    def relative_importance(self) -> np.ndarray | None:
+        """``band_importance`` minus its median over human reference tracks (``None`` without a reference)."""
+        return None if self.human_median is None else self.band_importance - self.human_median
+
+    def check(self, band: int) -> BandCheck | None:
+        """The :class:`BandCheck` of ``band``, if it was checked."""
+        return next((c for c in self.checks if c.band == band), None)
 
 
 @dataclass
@@ -348,8 +509,17 @@ class Explanation:
         One per intervention in :data:`INTERVENTIONS` (measured or not).
     saliency : Saliency or None
     peaks : PeakSpectrum or None
+    verdict, reason : str
+        As in :class:`aiaudio.Score`: the tier and the sentence that justifies it.
+    listen_start_s, listen_end_s : float
+        The most AI-like stretch, to listen to.
+    headline : str
+        The first layer of the summary: 1-3 plain sentences (verdict, strongest measured
+        reason, where to listen).
+    details : str
+        The second layer: the technical detail (timeline, saliency, effects, cues, caveats).
     summary : str
-        One plain-language paragraph.
+        ``headline``, a blank line, then ``"Details: "`` and ``details``.
     flags : list of str
         From the score (``silent``, ``shorter_than_segment``, ``untrained_model``,
         ``beyond_full_scale``), and ``analysis_truncated`` when the cues, saliency and
@@ -383,6 +553,12 @@ class Explanation:
     effects: list[Effect] = field(default_factory=list)
     saliency: Saliency | None = None
     peaks: PeakSpectrum | None = None
+    verdict: str = ""
+    reason: str = ""
+    listen_start_s: float = 0.0
+    listen_end_s: float = 0.0
+    headline: str = ""
+    details: str = ""
     summary: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     analysed_s: float = float("nan")
@@ -419,6 +595,7 @@ class Explanation:
         d = _jsonable(self)
         if self.saliency is not None:
             d["saliency"]["band_importance"] = _jsonable(self.saliency.band_importance)
+            d["saliency"]["relative_importance"] = _jsonable(self.saliency.relative_importance)
         return d
 
     def to_json(self, path: str | os.PathLike[str] | None = None, indent: int | None = 1) -> str:
@@ -823,7 +1000,13 @@ def _occlusion(
     n_bands: int,
     n_blocks: int,
     max_passes: int,
+    fill_profile: np.ndarray | None = None,
 ) -> Saliency:
+    """Occlusion map of the segments of ``mono`` (see the module docs).
+
+    ``fill_profile`` (per front-end bin) is what an occluded patch becomes; ``None``: the
+    patch's own mean level.
+    """
     t0 = time.perf_counter()
     fe = det.config.frontend
     L = fe.segment_samples
@@ -841,6 +1024,11 @@ def _occlusion(
     with torch.inference_mode():
         spec = frontend(x).contiguous(memory_format=torch.channels_last)
         F, T = int(spec.shape[2]), int(spec.shape[3])
+        fill = None
+        if fill_profile is not None:
+            if len(fill_profile) != F:
+                raise ValueError(f"the fill profile has {len(fill_profile)} bins; the model's spectrogram {F}")
+            fill = torch.as_tensor(np.asarray(fill_profile, dtype=np.float32))[:, None]
         n_bands = min(n_bands, F)
         n_blocks = min(n_blocks, T)
         fb = [(int(a[0]), int(a[-1]) + 1) for a in np.array_split(np.arange(F), n_bands)]
@@ -851,7 +1039,10 @@ def _occlusion(
             m = 1
             for f0, f1 in fb:
                 for a0, a1 in tb:
-                    batch[m, 0, f0:f1, a0:a1] = OCCLUSION_FILL
+                    if fill is None:
+                        batch[m, 0, f0:f1, a0:a1] = spec[j, 0, f0:f1, a0:a1].mean()
+                    else:
+                        batch[m, 0, f0:f1, a0:a1] = fill[f0:f1]
                     m += 1
             out = []
             for i0 in range(0, batch.shape[0], det.batch_size):
@@ -870,7 +1061,182 @@ def _occlusion(
             cs.append(s0 + a0 * col_hop / fe.sample_rate)
             ce.append(s0 + ((a1 - 1) * col_hop + fe.n_fft + (fe.time_pool - 1) * fe.hop_length) / fe.sample_rate)
             si.append(i)
-    return Saliency("occlusion", OCCLUSION_FILL, edges, cs, ce, si, delta, passes, time.perf_counter() - t0)
+    baseline = "band_level" if fill is None else "human_reference_spectrum"
+    return Saliency("occlusion", baseline, edges, cs, ce, si, delta, passes, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- saliency reference
+
+
+def model_fingerprint(det) -> str:
+    """SHA-256 (hex, 16 characters) of a detector's front-end settings and every weight and buffer.
+
+    A :class:`SaliencyReference` is used only for the model with the same fingerprint.
+    """
+    import hashlib
+
+    h = hashlib.sha256(json.dumps(det.config.frontend.to_dict(), sort_keys=True).encode())
+    for name, t in sorted(det.model.state_dict().items()):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(t.detach().cpu().numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_saliency_reference(det) -> SaliencyReference | None:
+    """The saliency reference of ``det``'s model, or ``None`` when it has none.
+
+    Looked for in the model directory (``saliency_reference.json``), then among the
+    package's assets (``aiaudio/assets/saliency_<fingerprint>.json``, where
+    ``scripts/build_saliency_reference.py`` writes the shipped model's). A file whose
+    fingerprint is not the model's (e.g. after retraining) is ignored.
+    """
+    from importlib import resources
+
+    fp = model_fingerprint(det)
+    texts = []
+    md = getattr(det, "model_dir", None)
+    if md is not None and (Path(md) / SALIENCY_REFERENCE_NAME).is_file():
+        texts.append((Path(md) / SALIENCY_REFERENCE_NAME).read_text(encoding="utf-8"))
+    try:
+        texts.append(resources.files("aiaudio").joinpath("assets").joinpath(f"saliency_{fp}.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, OSError):
+        pass
+    for text in texts:
+        try:
+            ref = SaliencyReference.from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if ref.fingerprint == fp:
+            return ref
+    return None
+
+
+def _mean_spectrum(det, mono: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray, int]:
+    """Sum over segments of the per-bin time mean of the front end's output, and the segment count."""
+    fe = det.config.frontend
+    frontend, _ = _inference_parts(det)
+    tot, n = None, 0
+    with torch.inference_mode():
+        for i in range(0, len(starts), 8):
+            x = torch.from_numpy(np.stack([_segment_at(mono, int(s0), fe.segment_samples) for s0 in starts[i : i + 8]]))
+            m = frontend(x)[:, 0].mean(dim=2).double().numpy()  # (b, F)
+            tot = m.sum(axis=0) if tot is None else tot + m.sum(axis=0)
+            n += m.shape[0]
+    return tot, n
+
+
+def build_saliency_reference(
+    det,
+    tracks: Sequence[tuple[np.ndarray, int]],
+    *,
+    n_bands: int = 16,
+    n_time_blocks: int = 1,
+    max_occlusion_passes: int = 192,
+    meta: dict[str, Any] | None = None,
+) -> SaliencyReference:
+    """Measure the occlusion attribution of ``det`` on human reference tracks.
+
+    Parameters
+    ----------
+    det : aiaudio.Detector
+    tracks : sequence of (samples, sample_rate)
+        Human-made music (any rate, mono or not), e.g. excerpts of a minute.
+    n_bands, n_time_blocks, max_occlusion_passes : int
+        The occlusion grid and budget, as in :func:`explain` (its defaults).
+    meta : dict, optional
+        Provenance to keep in the reference.
+
+    Returns
+    -------
+    SaliencyReference
+        Two passes: the mean spectrum of all tracks (the occlusion baseline), then every
+        track's band importance against that baseline, summarised by percentiles.
+    """
+    fe = det.config.frontend
+    if not tracks:
+        raise ValueError("build_saliency_reference needs at least one human track")
+    monos = []
+    tot, nseg = None, 0
+    for y, sr in tracks:
+        mono = _mono_at_model_rate(validate_samples(y), int(sr), fe.sample_rate)
+        starts = segment_starts(mono.shape[0], fe)
+        t, k = _mean_spectrum(det, mono, starts)
+        tot = t if tot is None else tot + t
+        nseg += k
+        monos.append((mono, starts))
+    fill = tot / nseg
+    imps = []
+    edges: list[float] = []
+    for mono, starts in monos:
+        lg = det.segment_logits(np.stack([_segment_at(mono, int(s0), fe.segment_samples) for s0 in starts]))
+        sal = _occlusion(det, mono, starts, lg, n_bands, n_time_blocks, max_occlusion_passes, fill)
+        imps.append(sal.band_importance)
+        edges = sal.band_edges_hz
+    imp = np.stack(imps)
+    return SaliencyReference(
+        model_fingerprint(det), det.version, fill, int(imp.shape[1]), int(n_time_blocks), list(edges),
+        np.percentile(imp, 50, axis=0), np.percentile(imp, 5, axis=0), np.percentile(imp, 95, axis=0),
+        len(tracks), dict(meta or {}, n_segments=nseg),
+    )
+
+
+def filter_band(y: np.ndarray, sr: int, lo_hz: float, hi_hz: float, order: int = 8) -> tuple[np.ndarray, str]:
+    """Filter the band ``lo_hz``-``hi_hz`` out of ``y``: the band check's operation.
+
+    An elliptic filter (:func:`scipy.signal.ellip`: 0.05 dB ripple, 80 dB stop band,
+    ``order`` poles, applied forward and backward with :func:`scipy.signal.sosfiltfilt`):
+    a high-pass at ``hi_hz`` when the band starts at 0 Hz, a low-pass at ``lo_hz`` when it
+    reaches the top of the model's input (``hi_hz >= sr / 2`` or the caller's top), else a
+    band-stop with the band as its edges.
+
+    Returns
+    -------
+    samples : np.ndarray
+        ``float32``, same shape.
+    operation : str
+        What was applied.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    nyq = sr / 2
+    if lo_hz <= 1.0 and hi_hz < 0.999 * nyq:
+        sos = scipy.signal.ellip(order, 0.05, 80, hi_hz, btype="highpass", output="sos", fs=sr)
+        op = f"high-pass at {_hz(hi_hz)}"
+    elif lo_hz > 1.0 and hi_hz >= 0.999 * nyq:
+        if lo_hz >= 0.999 * nyq:
+            return y.copy(), "nothing to filter: the band lies above the audio's Nyquist frequency"
+        sos = scipy.signal.ellip(order, 0.05, 80, lo_hz, btype="lowpass", output="sos", fs=sr)
+        op = f"low-pass at {_hz(lo_hz)}"
+    elif lo_hz > 1.0:
+        sos = scipy.signal.ellip(order // 2, 0.05, 80, [lo_hz, hi_hz], btype="bandstop", output="sos", fs=sr)
+        op = f"band-stop {_hz(lo_hz)}-{_hz(hi_hz)}"
+    else:
+        raise ValueError(f"the band {lo_hz:.0f}-{hi_hz:.0f} Hz covers the whole spectrum at {sr} Hz")
+    out = scipy.signal.sosfiltfilt(sos, y.astype(np.float64), axis=-1)
+    return np.ascontiguousarray(out, dtype=np.float32), op + f" (elliptic, {order} poles, zero phase)"
+
+
+def _band_checks(det, sal: Saliency, y_ex: np.ndarray, sr: int, base, model_top_hz: float, max_ai: int = 3, max_human: int = 2) -> None:
+    """Fill ``sal.checks``, ``sal.ai_band`` and ``sal.human_band`` (see :class:`Saliency`)."""
+    if sal.human_median is None or not sal.delta_logit.size:
+        return
+    bi = sal.band_importance
+    rel = bi - sal.human_median
+    ai = [int(j) for j in np.argsort(-rel) if bi[j] > sal.human_p95[j] and rel[j] >= SMALL_SALIENCY][:max_ai]
+    hu = [int(j) for j in np.argsort(rel) if bi[j] < sal.human_p5[j] and rel[j] <= -SMALL_SALIENCY][:max_human]
+    edges = sal.band_edges_hz
+    for side, cands in (("ai", ai), ("human", hu)):
+        for j in cands:
+            lo, hi = float(edges[j]), float(edges[j + 1])
+            hi_f = sr / 2 if hi >= model_top_hz - 1.0 else hi  # the top band: everything above it too
+            y2, op = filter_band(y_ex, sr, lo, hi_f)
+            s2 = _quiet_score(det, y2, sr)
+            d = s2.p_ai - base.p_ai
+            ok = d <= -BAND_CHECK_MIN if side == "ai" else d >= BAND_CHECK_MIN
+            sal.checks.append(BandCheck(j, lo, hi, side, float(bi[j]), float(sal.human_median[j]), op, base.p_ai, s2.p_ai, d, bool(ok)))
+            if ok and side == "ai" and sal.ai_band is None:
+                sal.ai_band = j
+            if ok and side == "human" and sal.human_band is None:
+                sal.human_band = j
 
 
 def _excerpt_window(timeline: list[TimelinePoint], song_logit: float, fe, duration_s: float, max_s: float | None) -> tuple[int, int]:
@@ -956,6 +1322,8 @@ def explain(
     occlusion_time_blocks: int = 1,
     max_occlusion_passes: int = 192,
     max_analysis_s: float | None = MAX_ANALYSIS_S,
+    saliency_reference: SaliencyReference | None = None,
+    band_check: bool = True,
 ) -> Explanation:
     """Explain the score ``detector`` gives ``audio``: timeline, cue effects, saliency, peaks, summary.
 
@@ -986,12 +1354,20 @@ def explain(
         peak spectrum analyse (default :data:`aiaudio.audio.MAX_ANALYSIS_S`, 10 minutes;
         at least one segment); ``None``: the whole input, held in memory. A longer input
         is flagged ``analysis_truncated`` (see ``analysed_s``).
+    saliency_reference : SaliencyReference, optional
+        The occlusion baseline and the human band importances to compare with; default:
+        the model's own (:func:`load_saliency_reference`). Without one, patches are
+        replaced by their own mean level and no band is named.
+    band_check : bool
+        Filter each candidate band out of the excerpt's audio and score it again
+        (:func:`filter_band`); a band is named only when that moves ``p_ai`` by at least
+        :data:`BAND_CHECK_MIN` in the direction the occlusion states.
 
     Returns
     -------
     Explanation
-        ``p_ai``, ``logit``, ``label`` and ``confidence`` equal those of
-        ``detector.score(audio, sr)``.
+        ``p_ai``, ``logit``, ``label``, ``verdict`` and ``confidence`` equal those of
+        ``detector.score(audio, sr, cues=cues)``.
 
     Raises
     ------
@@ -1048,16 +1424,52 @@ def explain(
         flags=list(score.flags) + (["analysis_truncated"] if truncated else []),
         timeline=timeline,
         analysed_s=analysed_s,
+        verdict=score.verdict,
+        reason=score.reason,
+        listen_start_s=score.listen_start_s,
+        listen_end_s=score.listen_end_s,
     )
 
-    mono = None
+    # the excerpt that the band check and the interventions filter and rescore, inside the analysed stretch
+    y_ex = np.zeros((y.shape[0], 0), dtype=y.dtype)
+    t_ex = (0.0, 0.0)
+    if k_in:
+        i0, i1 = _excerpt_window(timeline[:k_in], score.logit, fe, analysed_s if truncated else score.duration_s, intervention_s)
+        a = int(round(timeline[i0].start_s * sr_native))
+        b = int(round(timeline[i1 - 1].end_s * sr_native)) if (i1 < len(timeline) or truncated) else y.shape[1]
+        b = min(b, y.shape[1])
+        y_ex = np.ascontiguousarray(y[:, a:b])
+        t_ex = (a / sr_native, b / sr_native)
+    base = None
+
     if saliency and k_in:
+        ref = saliency_reference if saliency_reference is not None else load_saliency_reference(detector)
         mono = _mono_at_model_rate(y, sr_native, fe.sample_rate)
-        ex.saliency = _occlusion(
-            detector, mono, starts_all[:k_in], logits[:k_in], int(occlusion_bands), int(occlusion_time_blocks), int(max_occlusion_passes)
+        note = ""
+        if ref is None:
+            note = (
+                "this model has no saliency reference (human reference tracks measured with the same attribution; "
+                "build one with scripts/build_saliency_reference.py)"
+            )
+        elif ref.n_bands != int(occlusion_bands) or ref.n_time_blocks != int(occlusion_time_blocks):
+            note = f"the saliency reference was measured on {ref.n_bands} bands x {ref.n_time_blocks} time blocks, not this grid"
+        sal = _occlusion(
+            detector, mono, starts_all[:k_in], logits[:k_in], int(occlusion_bands), int(occlusion_time_blocks), int(max_occlusion_passes),
+            None if ref is None else ref.fill_profile,
         )
-        timings["saliency_s"] = ex.saliency.seconds
-    del mono
+        del mono
+        if ref is not None and not note:
+            sal.human_median, sal.human_p5, sal.human_p95 = ref.importance_median, ref.importance_p5, ref.importance_p95
+        sal.reference_note = note
+        if band_check and not note:
+            t0 = time.perf_counter()
+            base = _quiet_score(detector, y_ex, sr_native)
+            _band_checks(detector, sal, y_ex, sr_native, base, hi_hz)
+            timings["band_check_s"] = time.perf_counter() - t0
+        elif not note:
+            sal.reference_note = "the band check (filtering a band out and scoring again) was not run"
+        ex.saliency = sal
+        timings["saliency_s"] = sal.seconds
 
     if cues:
         t0 = time.perf_counter()
@@ -1074,16 +1486,16 @@ def explain(
                 )
             )
         timings["cues_s"] = time.perf_counter() - t0
+        from .detector import confidence_for
+
+        ex.confidence = confidence_for(  # as det.score(audio, cues=True): the cut-off is known now
+            score.p_ai, c.threshold, n_segments=len(timeline), cutoff_hz=cue_values.get("cutoff_hz"), model_top_hz=hi_hz
+        )
 
         if interventions and k_in:
             t0 = time.perf_counter()
-            i0, i1 = _excerpt_window(timeline[:k_in], score.logit, fe, analysed_s if truncated else score.duration_s, intervention_s)
-            a = int(round(timeline[i0].start_s * sr_native))
-            b = int(round(timeline[i1 - 1].end_s * sr_native)) if (i1 < len(timeline) or truncated) else y.shape[1]
-            b = min(b, y.shape[1])
-            y_ex = np.ascontiguousarray(y[:, a:b])
-            t_ex = (a / sr_native, b / sr_native)
-            base = _quiet_score(detector, y_ex, sr_native)
+            if base is None:
+                base = _quiet_score(detector, y_ex, sr_native)
             cues_before = _cue_values(y_ex, sr_native)
             ctx = _Context(cue_values, pk)
             for iv in INTERVENTIONS.values():
@@ -1101,7 +1513,8 @@ def explain(
 
     timings["total_s"] = time.perf_counter() - t_all
     ex.timings = timings
-    ex.summary = _summary(ex)
+    ex.headline, ex.details = _headline(ex), _summary(ex)
+    ex.summary = ex.headline + "\n\nDetails: " + ex.details
     return ex
 
 
@@ -1151,12 +1564,111 @@ def _runs(idx: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
+#: Plain-language names of the cues (the summary and the plot show these with the unit).
+CUE_LABELS: dict[str, str] = {
+    "integrated_loudness_lufs": "loudness",
+    "loudness_range_lu": "loudness range",
+    "true_peak_dbtp": "true peak",
+    "peak_to_loudness_db": "peak-to-loudness ratio",
+    "crest_factor_db": "crest factor (peak over RMS)",
+    "short_term_loudness_std_lu": "short-term loudness variation",
+    "momentary_loudness_std_lu": "momentary loudness variation",
+    "clipped_sample_pct": "clipped samples",
+    "cutoff_hz": "highest frequency present (cut-off)",
+    "hf_energy_ratio_db": "high-frequency energy",
+    "flatness_low_db": "noisiness of the lows",
+    "flatness_mid_db": "noisiness of the mids",
+    "flatness_high_db": "noisiness of the highs",
+    "flatness_air_db": "noisiness of the air band",
+    "upsampler_peak_db": "narrow spectral peaks (upsampler trace)",
+    "upsampler_periodicity_z": "evenly spaced spectral peaks (comb)",
+    "upsampler_period_hz": "spacing of the spectral peaks",
+    "shimmer_db": "level flutter of high partials (shimmer)",
+    "phase_incoherence": "phase incoherence of high partials",
+    "stereo_correlation": "left-right correlation",
+    "side_mid_ratio_db": "stereo width (side over mid)",
+}
+
+
+def cue_label(name: str, unit: str = "") -> str:
+    """``"plain label (unit)"`` for a cue (the unit left out when it has none worth saying)."""
+    lab = CUE_LABELS.get(name, name.replace("_", " "))
+    return lab if unit in ("", "0-1", "-1..1", "z") else f"{lab} ({unit})"
+
+
+def _reasons(ex: Explanation) -> list[tuple[float, str]]:
+    """Measured reasons (|delta p_ai| >= BAND_CHECK_MIN) that support the verdict's side, strongest first."""
+    ai_side = ex.label != "human"
+    out: list[tuple[float, str]] = []
+    sal = ex.saliency
+    j = sal.ai_band if (sal is not None and ai_side) else (sal.human_band if sal is not None else None)
+    if j is not None:
+        c = sal.check(j)
+        out.append((
+            abs(c.delta_p_ai),
+            f"filtering {_band(sal.band_edges_hz, j)} out of the audio moves p_ai from {c.p_ai_before:.2f} to {c.p_ai_after:.2f}, "
+            f"so that band pushed it toward \"{'AI' if c.delta_p_ai < 0 else 'human'}\"",
+        ))
+    for e in ex.effects:
+        if not e.measured or abs(e.delta_p_ai) < BAND_CHECK_MIN or (e.delta_p_ai < 0) != ai_side:
+            continue
+        out.append((
+            abs(e.delta_p_ai),
+            f"{_SHORT_OP[e.name]} moves p_ai from {e.p_ai_before:.2f} to {e.p_ai_after:.2f}, "
+            f"so that property pushed it toward \"{'AI' if e.delta_p_ai < 0 else 'human'}\"",
+        ))
+    return sorted(out, key=lambda x: -x[0])
+
+
+def _headline(ex: Explanation) -> str:
+    """1-3 plain sentences: the verdict, the strongest measured reason, where to listen."""
+    s = [f"{ex.verdict or ex.label} (confidence {ex.confidence:.2f}). {ex.reason}".strip()]
+    if not ex.model_trained or "silent" in ex.flags:
+        return s[0]
+    rs = _reasons(ex)
+    if rs:
+        s.append("Strongest measured reason: " + rs[0][1] + ".")
+    elif ex.effects or ex.saliency is not None:
+        s.append(f"No single measured property explains the score: nothing tried moved p_ai by {BAND_CHECK_MIN:g} or more toward this verdict.")
+    return " ".join(s)
+
+
+def _saliency_sentence(sal: Saliency) -> str:
+    """What the occlusion and its band check say, in one or two sentences."""
+    n_seg = len(set(sal.segment_index))
+    segs = f"{n_seg} segment{'s' if n_seg != 1 else ''}"
+    named = []
+    for side, j in (("AI", sal.ai_band), ("human", sal.human_band)):
+        if j is None:
+            continue
+        c = sal.check(j)
+        named.append(
+            f"{_band(sal.band_edges_hz, j)} pushes it toward \"{side}\" more than on human reference tracks "
+            f"(occlusion {c.importance:+.2f} logit against a human median of {c.human_median:+.2f}), and filtering that "
+            f"band out of the audio moves p_ai from {c.p_ai_before:.2f} to {c.p_ai_after:.2f}"
+        )
+    if named:
+        return "Frequency bands: " + "; ".join(named) + f" ({segs} analysed)."
+    if sal.human_median is None:
+        return f"No band stands out: {sal.reference_note}, so the occlusion map ({segs}) is not compared with human music."
+    if sal.checks:
+        tried = ", ".join(
+            f"{_band(sal.band_edges_hz, c.band)} (p_ai {c.p_ai_before:.2f} -> {c.p_ai_after:.2f})" for c in sal.checks[:3]
+        )
+        return (
+            f"No band stands out: the occlusion ({segs}) points at bands outside the human range, but filtering them "
+            f"out of the audio did not move p_ai by {BAND_CHECK_MIN:g} the way it says: {tried}."
+        )
+    return f"No band stands out: every band's occlusion effect ({segs}) lies within the range of human reference tracks."
+
+
 def _summary(ex: Explanation) -> str:
     s: list[str] = []
     t = ex.threshold
     s.append(
         f"The model {ex.model_version} gives this {_dur(ex.duration_s)} track p_ai = {ex.p_ai:.2f}: label "
-        f"\"{ex.label}\", confidence {ex.confidence:.2f} (threshold {t:.2f})."
+        f"\"{ex.label}\", confidence {ex.confidence:.2f} (threshold {t:.2f}, uncertain band "
+        f"{ex.uncertain_low:.2f}-{ex.uncertain_high:.2f})."
     )
     if not ex.model_trained:
         s.append(
@@ -1196,25 +1708,7 @@ def _summary(ex: Explanation) -> str:
         s.append(f"It was scored as a single segment of {ex.segment_s:g} s.")
     sal = ex.saliency
     if sal is not None and sal.delta_logit.size:
-        bi = sal.band_importance
-        parts = []
-        jp, jn = int(np.argmax(bi)), int(np.argmin(bi))
-        if bi[jp] > SMALL_SALIENCY:
-            parts.append(f"its evidence for \"AI\" came most from {_band(sal.band_edges_hz, jp)} (mean {bi[jp]:+.2f} logit)")
-        if bi[jn] < -SMALL_SALIENCY:
-            parts.append(f"its evidence for \"human\" from {_band(sal.band_edges_hz, jn)} ({bi[jn]:+.2f})")
-        n_seg = len(set(sal.segment_index))
-        segs = f"{n_seg} segment{'s' if n_seg != 1 else ''}"
-        if parts:
-            s.append(
-                f"Flattening one frequency band of the model's spectrogram at a time (occlusion, {segs}) "
-                "shows that " + " and ".join(parts) + "."
-            )
-        else:
-            s.append(
-                f"Flattening any one frequency band of the model's spectrogram (occlusion, {segs}) moved "
-                f"the segment logits by less than {SMALL_SALIENCY} on average: no single band carries the decision."
-            )
+        s.append(_saliency_sentence(sal))
     meas = [e for e in ex.effects if e.measured]
     if meas:
         e0 = meas[0]
@@ -1252,11 +1746,14 @@ def _summary(ex: Explanation) -> str:
         s.append("Not measured: " + "; ".join(f"{e.name} ({e.reason})" for e in nm) + ".")
     if ex.cues:
         odd = [c for c in ex.cues if c.name != "upsampler_period_hz" and (c.percentile <= 5 or c.percentile >= 95)]
-        odd.sort(key=lambda c: -abs(c.percentile - 50))
+        def _is_evidence(c: CueEvidence) -> bool:
+            e = next((x for x in ex.effects if x.name == c.intervention and x.measured), None)
+            return e is not None and abs(e.delta_p_ai) >= BAND_CHECK_MIN
+
+        odd.sort(key=lambda c: (not _is_evidence(c), -abs(c.percentile - 50)))
         if odd:
             txt = []
             for c in odd[:3]:
-                unit = "" if c.unit in ("0-1", "-1..1", "z") else f" {c.unit}"
                 if c.percentile >= 100:
                     where = "above every human reference track"
                 elif c.percentile <= 0:
@@ -1265,11 +1762,18 @@ def _summary(ex: Explanation) -> str:
                     where = f"higher than {c.percentile:.0f}% of human reference tracks"
                 else:
                     where = f"lower than {100 - c.percentile:.0f}% of human reference tracks"
-                txt.append(f"{c.name} {c.value:.3g}{unit} ({where})")
-            s.append(
-                "Outside the usual human range: " + "; ".join(txt) + ". These describe the recording; they bear on "
-                "this score only as far as the measured effects above show."
-            )
+                e = next((x for x in ex.effects if x.name == c.intervention and x.measured), None)
+                if e is None:
+                    verdict = "its effect on this score was not measured, so it is not counted as evidence"
+                elif abs(e.delta_p_ai) >= BAND_CHECK_MIN:
+                    verdict = (
+                        f"evidence for \"{'AI' if e.delta_p_ai < 0 else 'human'}\": {_SHORT_OP[e.name]} "
+                        f"{'lowered' if e.delta_p_ai < 0 else 'raised'} p_ai by {abs(e.delta_p_ai):.2f}"
+                    )
+                else:
+                    verdict = f"not evidence for this score: {_SHORT_OP[e.name]} moved p_ai by only {e.delta_p_ai:+.2f}"
+                txt.append(f"{cue_label(c.name, c.unit)} {_num(c.value)} ({where}; {verdict})")
+            s.append("Outside the usual human range: " + "; ".join(txt) + ".")
     # what would lower confidence
     caveats = []
     if ex.duration_s < 30:
@@ -1298,8 +1802,8 @@ def _summary(ex: Explanation) -> str:
     effs = [abs(e.delta_p_ai) for e in meas]
     if meas and max(effs) < 0.02:
         weak.append("no intervention moved p_ai by 0.02 or more")
-    if sal is not None and sal.delta_logit.size and float(np.max(np.abs(sal.band_importance))) < SMALL_SALIENCY:
-        weak.append("no frequency band stands out")
+    if sal is not None and sal.delta_logit.size and sal.ai_band is None and sal.human_band is None and not _reasons(ex):
+        weak.append("no frequency band stands out and no measured change moved p_ai by 0.05 toward the verdict")
     if not ex.model_trained:
         weak.append("the model is untrained")
     if weak:
@@ -1328,10 +1832,10 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
 
     fig = Figure(figsize=(13, 18.5))
     FigureCanvasAgg(fig)
-    gs = fig.add_gridspec(5, 2, height_ratios=[1.0, 1.5, 2.5, 1.35, 1.25], width_ratios=[1.25, 1.0], hspace=0.55, wspace=0.3, left=0.07, right=0.97, top=0.95, bottom=0.02)
+    gs = fig.add_gridspec(5, 2, height_ratios=[1.0, 1.5, 2.5, 1.35, 1.25], width_ratios=[1.25, 1.0], hspace=0.6, wspace=0.3, left=0.07, right=0.97, top=0.925, bottom=0.02)
     name = Path(ex.path).name if ex.path else "<array>"
     fig.suptitle(
-        f"{name}: p_ai {ex.p_ai:.2f} ({ex.label}, confidence {ex.confidence:.2f})  -  model {ex.model_version}"
+        f"{name}: {ex.verdict or ex.label} (p_ai {ex.p_ai:.2f}, confidence {ex.confidence:.2f})  -  model {ex.model_version}"
         + ("  [UNTRAINED placeholder]" if not ex.model_trained else ""),
         fontsize=13, fontweight="bold",
     )
@@ -1345,17 +1849,19 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
             align="edge", color=["tab:red" if p.p_ai >= ex.threshold else "tab:blue" for p in ex.timeline],
             alpha=0.55, edgecolor="white", linewidth=0.5,
         )
-    ax.axhline(ex.threshold, color="k", lw=1.2, label=f"threshold {ex.threshold:.2f}")
-    ax.axhline(ex.p_ai, color="tab:purple", lw=1.2, ls="--", label=f"song p_ai {ex.p_ai:.2f}")
+    ax.axhline(ex.threshold, color="k", lw=2.0, zorder=5, label=f"threshold {ex.threshold:.2f}")
+    ax.axhline(ex.p_ai, color="tab:purple", lw=1.4, ls="--", zorder=6, label=f"song p_ai {ex.p_ai:.2f}")
+    if ex.listen_end_s > ex.listen_start_s:
+        ax.axvspan(ex.listen_start_s, ex.listen_end_s, ymin=0.96, ymax=1.0, color="tab:orange", label="listen here (most AI-like)")
     meas = [e for e in ex.effects if e.measured]
     if meas:
         ax.axvspan(meas[0].excerpt_start_s, meas[0].excerpt_end_s, ymin=0.0, ymax=0.04, color="tab:green", label="excerpt used for interventions")
     ax.set_xlim(0, max(ex.duration_s, 1e-3))
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.06)  # room above a threshold near 1, so its line is not the frame
     ax.set_ylabel("p_ai")
     ax.set_xlabel("time (s)")
-    ax.set_title(f"Timeline: p_ai of each {ex.segment_s:g} s segment (red: at or above the threshold)", fontsize=11, loc="left")
-    ax.legend(loc="upper right", fontsize=8, ncol=4, framealpha=0.9)
+    ax.set_title(f"Timeline: p_ai of each {ex.segment_s:g} s segment (red: at or above the threshold)", fontsize=11, loc="left", pad=22)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=5, frameon=False, borderaxespad=0.2)  # off the data
 
     # occlusion map
     ax = fig.add_subplot(gs[1, :])
@@ -1374,11 +1880,18 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
         ax.set_ylim(edges[0], edges[-1])
         cb = fig.colorbar(im, ax=ax, pad=0.01, fraction=0.03)
         cb.set_label("Δ segment logit", fontsize=8)
+        base = "the human reference spectrum" if sal.baseline == "human_reference_spectrum" else "its own mean level"
+        named = [f"{_band(sal.band_edges_hz, j)} toward {side} (checked on the audio)" for side, j in (("AI", sal.ai_band), ("human", sal.human_band)) if j is not None]
         ax.set_title(
-            f"Occlusion: drop of the segment logit when a {np.diff(edges).mean():.0f} Hz band is flattened "
-            f"(red: toward AI, blue: toward human; {len(set(sal.segment_index))} segments, blank: not analysed)",
-            fontsize=11, loc="left",
+            f"Occlusion: drop of the segment logit when a {np.diff(edges).mean():.0f} Hz band is replaced by {base} "
+            f"(red: toward AI, blue: toward human; {len(set(sal.segment_index))} segments)\n"
+            + ("Named: " + "; ".join(named) if named else "No band stands out (see the summary)"),
+            fontsize=10.5, loc="left",
         )
+        for j in (sal.ai_band, sal.human_band):
+            if j is not None:
+                ax.axhline(edges[j], color="k", lw=0.8, ls=":")
+                ax.axhline(edges[j + 1], color="k", lw=0.8, ls=":")
     else:
         ax.text(0.5, 0.5, "occlusion map not computed", ha="center", va="center", transform=ax.transAxes)
         ax.set_title("Occlusion", fontsize=11, loc="left")
@@ -1398,7 +1911,7 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
                 eff = f"{c.intervention}" if e is None or e.measured else "n/m"
             else:
                 eff = "n/m"
-            rows.append([c.name, _num(c.value), c.unit, f"{c.percentile:.0f}", _num(c.human_median), eff])
+            rows.append([CUE_LABELS.get(c.name, c.name), _num(c.value), c.unit, f"{c.percentile:.0f}", _num(c.human_median), eff])
             colours.append(["w", "w", "w", "#f4c7c3" if (c.percentile <= 5 or c.percentile >= 95) else "w", "w", "w"])
         tab = ax.table(
             cellText=rows, cellColours=colours, colLabels=["cue", "value", "unit", "pct", "human", "effect"],
@@ -1417,7 +1930,7 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
     # effects
     ax = fig.add_subplot(gs[2, 1])
     if ex.effects:
-        names = [e.name for e in ex.effects][::-1]
+        names = [textwrap.fill(_SHORT_OP.get(e.name, e.name), 22) for e in ex.effects][::-1]
         vals = [e.delta_p_ai if e.measured else 0.0 for e in ex.effects][::-1]
         cols = ["tab:red" if v > 0 else "tab:blue" for v in vals]
         y = np.arange(len(names))
@@ -1426,11 +1939,11 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
         lim = max(0.05, max(abs(v) for v in vals) * 1.35)
         ax.set_xlim(-lim, lim)
         ax.set_yticks(y)
-        ax.set_yticklabels(names, fontsize=9)
+        ax.set_yticklabels(names, fontsize=8)
         for yi, e in zip(y, ex.effects[::-1]):
             if e.measured:
                 prim = e.cues[0]
-                txt = f"Δ {e.delta_p_ai:+.3f}  ({prim}: {_num(e.cue_before[prim])} → {_num(e.cue_after[prim])})"
+                txt = f"Δ {e.delta_p_ai:+.3f}  ({CUE_LABELS.get(prim, prim)}: {_num(e.cue_before[prim])} → {_num(e.cue_after[prim])})"
             else:
                 txt = "not measured: " + textwrap.shorten(e.reason, 70)
             ax.text(0.02, yi + 0.3, txt, transform=ax.get_yaxis_transform(), fontsize=7.5, va="center")
@@ -1453,11 +1966,11 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
         if pk.band_hz[0] < pk.model_top_hz < pk.band_hz[1]:
             ax.axvline(pk.model_top_hz, color="tab:purple", ls="--", lw=1, label=f"top of the model's input ({pk.model_top_hz:.0f} Hz)")
         ax.set_xlim(pk.freqs_hz[0], pk.freqs_hz[-1])
-        ax.legend(loc="upper right", fontsize=8, ncol=2)
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncol=4, frameon=False, borderaxespad=0.2)  # off the data
         ax.set_title(
             f"Upsampler-peak residual spectrum: strength {pk.strength_db:.1f} dB, comb z {pk.periodicity_z:.1f}"
             + (f" at {pk.period_hz:.0f} Hz spacing" if pk.period_hz > 0 else ""),
-            fontsize=11, loc="left",
+            fontsize=11, loc="left", pad=20,
         )
     else:
         ax.text(0.5, 0.5, "residual spectrum not computed", ha="center", va="center", transform=ax.transAxes)
@@ -1468,7 +1981,11 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
     ax = fig.add_subplot(gs[4, :])
     ax.axis("off")
     ax.set_title("Summary", fontsize=11, loc="left")
-    ax.text(0.0, 1.0, textwrap.fill(ex.summary, 165), transform=ax.transAxes, fontsize=8.6, va="top", ha="left", wrap=False)
+    head = textwrap.fill(ex.headline or ex.summary, 140)
+    ax.text(0.0, 1.0, head, transform=ax.transAxes, fontsize=9.5, fontweight="bold", va="top", ha="left")
+    if ex.details:
+        n_head = head.count("\n") + 1
+        ax.text(0.0, 1.0 - 0.075 * (n_head + 0.6), textwrap.fill("Details: " + ex.details, 175), transform=ax.transAxes, fontsize=7.6, va="top", ha="left")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(path), dpi=dpi)
     return path

@@ -59,15 +59,17 @@ def test_score_folder_of_twenty_mixed_files(tmp_path: Path, capsys) -> None:
         r = by_name[name]
         assert r["error"] == "", (name, r["error"])
         assert r["label"] in ("ai", "human", "uncertain")
+        assert r["verdict"] in ("Likely AI", "Needs review", "No AI signal found")
+        assert float(r["duration_s"]) > 2.5
     for name in sorted(good)[:3]:  # the row holds the library's score of that file (6 significant digits)
         lib = aiaudio.score(str(tmp_path / "music" / name))
         assert float(by_name[name]["p_ai"]) == pytest.approx(lib.p_ai, rel=2e-6, abs=1e-9) and by_name[name]["label"] == lib.label
-        assert float(r["duration_s"]) > 2.5
+        assert by_name[name]["verdict"] == lib.verdict
     for name in bad:
         r = by_name[name]
         assert r["error"], name
         assert name in r["error"]  # the message names the file
-        assert r["p_ai"] == "" and r["label"] == ""
+        assert r["p_ai"] == "" and r["label"] == "" and r["verdict"] == ""
     assert "too_short" not in by_name["bad_short.wav"]["error"] and "at least" in by_name["bad_short.wav"]["error"]
     assert "NaN" in by_name["bad_nan.wav"]["error"]
     err = capsys.readouterr().err
