@@ -26,7 +26,7 @@ from ._version import __version__
 from .audio import AUDIO_EXTENSIONS
 from .errors import AiaudioError, ModelLoadError
 
-SCORE_COLUMNS = ["path", "p_ai", "label", "confidence", "duration_s", "error", "flags", "model_version"]
+SCORE_COLUMNS = ["path", "p_ai", "label", "verdict", "confidence", "duration_s", "error", "flags", "model_version"]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -182,13 +182,14 @@ def _score_row(det, path: str, result: Any, want_cues: bool, want_segments: bool
     """One output row: a file's score, or its error."""
     row: dict[str, Any] = {"path": path}
     if isinstance(result, BaseException):
-        row.update(error=_error_text(result), p_ai=None, label="", confidence=None, duration_s=None, flags=[])
+        row.update(error=_error_text(result), p_ai=None, label="", verdict="", confidence=None, duration_s=None, flags=[])
         row["model_version"] = det.version
         return row
     s = result
     row.update(
         p_ai=s.p_ai,
         label=s.label,
+        verdict=s.verdict,
         confidence=s.confidence,
         duration_s=s.duration_s,
         error="",

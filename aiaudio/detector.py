@@ -13,15 +13,28 @@ Song score
 Label
     ``"uncertain"`` when ``uncertain_low <= p_ai < uncertain_high``, else
     ``"ai"`` when ``p_ai >= threshold``, else ``"human"`` (values in the model config).
+Verdict
+    The label in words a person can act on (:data:`VERDICTS`): ``"Likely AI"`` (label
+    ``ai``), ``"Needs review"`` (label ``uncertain``, and any score of a silent input or
+    of an untrained model) and ``"No AI signal found"`` (label ``human``). ``reason`` is
+    the one sentence that justifies it; ``listen_start_s``-``listen_end_s`` the stretch to
+    listen to: the most AI-like segment with its neighbours that also score at or above
+    the threshold (at most 8 segments).
 Confidence
-    How far ``p_ai`` lies from the threshold, as a share of the room on its side:
-    ``(p_ai - t) / (1 - t)`` above the threshold ``t``, ``(t - p_ai) / t`` below.
-    0 at the threshold, 1 at certainty.
+    How sure the verdict is, 0..1; a surer verdict always has a higher number. It is the
+    calibrated probability that the score is on the right side of the threshold
+    (``p_ai`` for "Likely AI", ``1 - p_ai`` otherwise: monotonic in ``|p_ai - threshold|``
+    on each side), times a reliability factor: ``sqrt(n / 8)`` for a clip of
+    ``n < 8`` segments (under about 30 s); and, when the cues were computed, x 0.5 for
+    band-limited audio (cut-off below the top of the model's input) or x 0.8 for a
+    cut-off below 16 kHz (lossy coding at a low bit rate, or resampling). See
+    :func:`confidence_for`.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -45,6 +58,8 @@ __all__ = [
     "Score",
     "SegmentScore",
     "UntrainedModelWarning",
+    "VERDICTS",
+    "confidence_for",
     "default_model_dir",
     "explain",
     "load_detector",
@@ -52,6 +67,100 @@ __all__ = [
 ]
 
 LABELS = ("ai", "human", "uncertain")
+#: The verdict tiers (see the module docs), from surest "AI" to "no AI signal".
+VERDICTS = ("Likely AI", "Needs review", "No AI signal found")
+_VERDICT_OF_LABEL = {"ai": "Likely AI", "uncertain": "Needs review", "human": "No AI signal found"}
+#: Segments under which a clip counts as short for :func:`confidence_for` (8 x 4 s: about 30 s).
+FULL_CONFIDENCE_SEGMENTS = 8
+#: Cut-off (Hz) under which audio counts as lossy-coded at a low bit rate or resampled.
+LOSSY_CUTOFF_HZ = 16000.0
+
+
+def confidence_for(
+    p_ai: float,
+    threshold: float,
+    *,
+    n_segments: int = FULL_CONFIDENCE_SEGMENTS,
+    cutoff_hz: float | None = None,
+    model_top_hz: float | None = None,
+) -> float:
+    """Confidence of a verdict (see the module docs).
+
+    Parameters
+    ----------
+    p_ai : float
+        Calibrated probability.
+    threshold : float
+        The model's threshold.
+    n_segments : int
+        Segments the score rests on; fewer than :data:`FULL_CONFIDENCE_SEGMENTS` lower it.
+    cutoff_hz : float, optional
+        The audio's spectral cut-off (the ``cutoff_hz`` cue), when known.
+    model_top_hz : float, optional
+        Highest frequency the model's input holds; a cut-off under it lowers the confidence most.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+    """
+    p = min(1.0, max(0.0, float(p_ai)))
+    base = p if p >= threshold else 1.0 - p
+    r = math.sqrt(min(1.0, max(1, int(n_segments)) / FULL_CONFIDENCE_SEGMENTS))
+    if cutoff_hz is not None and math.isfinite(cutoff_hz):
+        if model_top_hz is not None and cutoff_hz < model_top_hz - 100.0:
+            r *= 0.5
+        elif cutoff_hz < LOSSY_CUTOFF_HZ:
+            r *= 0.8
+    return float(base * r)
+
+
+def _listen_range(segments: Sequence["SegmentScore"], threshold: float, max_segments: int = 8) -> tuple[float, float]:
+    """The most AI-like segment and its neighbours at or above the threshold (at most ``max_segments``)."""
+    if not segments:
+        return 0.0, 0.0
+    ps = [g.p_ai for g in segments]
+    j = max(range(len(ps)), key=lambda i: (ps[i], -i))
+    a = b = j
+    while b - a + 1 < max_segments:
+        left = ps[a - 1] if a > 0 and ps[a - 1] >= threshold else -1.0
+        right = ps[b + 1] if b + 1 < len(ps) and ps[b + 1] >= threshold else -1.0
+        if left < 0 and right < 0:
+            break
+        if right >= left:
+            b += 1
+        else:
+            a -= 1
+    return segments[a].start_s, segments[b].end_s
+
+
+def _mmss(t: float) -> str:
+    s = int(round(max(0.0, float(t))))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def _verdict(label: str, p: float, c: ModelConfig, flags: Sequence[str], listen: tuple[float, float], n_seg: int) -> tuple[str, str]:
+    """Verdict and the sentence that justifies it."""
+    where = f"{_mmss(listen[0])}-{_mmss(listen[1])}"
+    if "untrained_model" in flags:
+        return "Needs review", "The model is an untrained placeholder: its score means nothing."
+    if "silent" in flags:
+        return "Needs review", "The audio is silent: there is nothing to judge."
+    v = _VERDICT_OF_LABEL[label]
+    short = f" It rests on only {n_seg} segment{'s' if n_seg != 1 else ''}." if n_seg < FULL_CONFIDENCE_SEGMENTS else ""
+    if v == "Likely AI":
+        why = f"p_ai {p:.2f} is at or above the model's threshold {c.threshold:.2f}; the most AI-like stretch is {where}."
+    elif v == "Needs review":
+        why = (
+            f"p_ai {p:.2f} lies in the model's uncertain band ({c.uncertain_low:.2f}-{c.uncertain_high:.2f}): "
+            f"listen to {where}, its most AI-like stretch."
+        )
+    else:
+        why = (
+            f"p_ai {p:.2f} is below the model's uncertain band (from {c.uncertain_low:.2f}); "
+            f"its most AI-like stretch is {where}."
+        )
+    return v, why + short
 
 
 class UntrainedModelWarning(UserWarning):
@@ -89,7 +198,7 @@ class Score:
     label : str
         ``"ai"``, ``"human"`` or ``"uncertain"`` (see module docs).
     confidence : float
-        Distance of ``p_ai`` from the threshold, 0..1 (see module docs).
+        How sure the verdict is, 0..1: a surer verdict always has a higher number (see module docs).
     duration_s : float
         Duration of the scored audio (s).
     segments : list of SegmentScore
@@ -109,6 +218,12 @@ class Score:
     decoder_log : str
         What the decoding library (libmpg123, FFmpeg) printed while reading the file, when
         folder scoring decoded it in a worker process (at most 2000 characters); else empty.
+    verdict : str
+        ``"Likely AI"``, ``"Needs review"`` or ``"No AI signal found"`` (see module docs).
+    reason : str
+        One sentence that justifies the verdict, with where to listen.
+    listen_start_s, listen_end_s : float
+        The most AI-like stretch of the input (s).
     """
 
     p_ai: float
@@ -122,6 +237,10 @@ class Score:
     path: str | None = None
     logit: float = float("nan")
     decoder_log: str = ""
+    verdict: str = ""
+    reason: str = ""
+    listen_start_s: float = 0.0
+    listen_end_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary of every field."""
@@ -132,7 +251,7 @@ class Score:
     def __repr__(self) -> str:
         extra = f", flags={self.flags}" if self.flags else ""
         return (
-            f"Score(p_ai={self.p_ai:.3f}, label={self.label!r}, confidence={self.confidence:.2f}, "
+            f"Score(p_ai={self.p_ai:.3f}, label={self.label!r}, verdict={self.verdict!r}, confidence={self.confidence:.2f}, "
             f"duration_s={self.duration_s:.1f}, segments={len(self.segments)}{extra})"
         )
 
@@ -284,18 +403,19 @@ class Detector:
         return self.config.calibration(float(logit))
 
     def label_for(self, p_ai: float) -> tuple[str, float]:
-        """Label and confidence for a calibrated probability (see module docs)."""
+        """Label and confidence for a calibrated probability (see module docs).
+
+        The confidence here is that of a full-length clip with no known band limit
+        (:func:`confidence_for` with its defaults); :class:`Score` lowers it for short or
+        band-limited input.
+        """
         c = self.config
         t = c.threshold
         if c.uncertain_low <= p_ai < c.uncertain_high and c.uncertain_low < c.uncertain_high:
             label = "uncertain"
         else:
             label = "ai" if p_ai >= t else "human"
-        if p_ai >= t:
-            conf = (p_ai - t) / (1 - t) if t < 1 else 1.0
-        else:
-            conf = (t - p_ai) / t if t > 0 else 1.0
-        return label, float(min(1.0, max(0.0, conf)))
+        return label, confidence_for(p_ai, t)
 
     def _score_blocks(self, blocks: Iterable[np.ndarray], path: str) -> tuple[list[int], np.ndarray, int, float]:
         """Segment and score a stream of mono blocks at the model rate.
@@ -348,7 +468,7 @@ class Detector:
         logits = np.asarray(logits, dtype=np.float64)
         song_logit = float(np.mean(logits))
         p = self.calibrate(song_logit)
-        label, conf = self.label_for(p)
+        label, _ = self.label_for(p)
         seg_len = fe.segment_s
         segments = [
             SegmentScore(
@@ -359,9 +479,18 @@ class Detector:
             )
             for s0, lg in zip(starts, logits)
         ]
+        top_hz = (fe.bin_range[1] - 1) * fe.sample_rate / fe.n_fft
+        cut = (cues or {}).get("cutoff_hz")
+        conf = confidence_for(p, self.config.threshold, n_segments=len(segments), cutoff_hz=cut, model_top_hz=top_hz)
+        listen = _listen_range(segments, self.config.threshold)
+        verdict, reason = _verdict(label, p, self.config, flags, listen, len(segments))
         return Score(
             p_ai=p,
             label=label,
+            verdict=verdict,
+            reason=reason,
+            listen_start_s=listen[0],
+            listen_end_s=listen[1],
             confidence=conf,
             duration_s=duration,
             segments=segments,

@@ -128,19 +128,27 @@ __all__ = [
     "INTERVENTIONS",
     "Intervention",
     "PeakSpectrum",
+    "BandCheck",
     "Saliency",
+    "SaliencyReference",
     "TimelinePoint",
+    "build_saliency_reference",
     "explain",
+    "filter_band",
+    "load_saliency_reference",
+    "model_fingerprint",
     "neutralise",
 ]
 
-#: Value a patch of the front-end spectrogram is set to when occluded: the spectrogram's
-#: mean (the front end subtracts it), i.e. a flat patch at the segment's mean level.
-OCCLUSION_FILL = 0.0
 #: |delta p_ai| below which an intervention is said to have "no effect" in the summary.
 SMALL_EFFECT = 0.01
-#: |mean delta logit| below which a saliency band is not named in the summary.
+#: |band importance - human median| (mean delta logit) below which a saliency band is not a candidate.
 SMALL_SALIENCY = 0.05
+#: Least |delta p_ai| that filtering a band out of the audio must cause, in the direction the
+#: occlusion states, for the summary to name that band.
+BAND_CHECK_MIN = 0.05
+#: File name of a model's saliency reference inside its model directory (see :class:`SaliencyReference`).
+SALIENCY_REFERENCE_NAME = "saliency_reference.json"
 LOSSY_EXTENSIONS = (".mp3", ".m4a", ".aac", ".ogg", ".opus", ".wma", ".webm", ".mp2")
 
 
@@ -251,15 +259,116 @@ class Effect:
 
 
 @dataclass
+class SaliencyReference:
+    """What the occlusion attribution gives on human reference tracks, for one model.
+
+    Built by :func:`build_saliency_reference` (for the shipped model:
+    ``scripts/build_saliency_reference.py``) and found by :func:`load_saliency_reference`.
+
+    Attributes
+    ----------
+    fingerprint : str
+        :func:`model_fingerprint` of the model it was measured on (a reference is only
+        used for that very model).
+    model_version : str
+    fill_profile : np.ndarray
+        ``(n_bins,)``: the mean over the human tracks (all frames of all segments) of the
+        front end's normalised log spectrogram, per bin: the occlusion baseline.
+    n_bands, n_time_blocks : int
+        The occlusion grid the importances were measured with.
+    band_edges_hz : list of float
+    importance_median, importance_p5, importance_p95 : np.ndarray
+        ``(n_bands,)``: percentiles over the human tracks of each band's importance
+        (:attr:`Saliency.band_importance`).
+    n_tracks : int
+    meta : dict
+        Sources, command, date.
+    """
+
+    fingerprint: str
+    model_version: str
+    fill_profile: np.ndarray
+    n_bands: int
+    n_time_blocks: int
+    band_edges_hz: list[float]
+    importance_median: np.ndarray
+    importance_p5: np.ndarray
+    importance_p95: np.ndarray
+    n_tracks: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (what :meth:`save` writes)."""
+        return _jsonable(self)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the reference as JSON to ``path``."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        return p
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SaliencyReference":
+        arr = lambda k: np.asarray(d[k], dtype=np.float64)  # noqa: E731
+        return cls(
+            str(d["fingerprint"]), str(d.get("model_version", "")), arr("fill_profile"), int(d["n_bands"]),
+            int(d["n_time_blocks"]), [float(x) for x in d["band_edges_hz"]], arr("importance_median"),
+            arr("importance_p5"), arr("importance_p95"), int(d["n_tracks"]), dict(d.get("meta", {})),
+        )
+
+
+@dataclass
+class BandCheck:
+    """Filtering one frequency band out of the audio and scoring it again.
+
+    Attributes
+    ----------
+    band : int
+        Index into :attr:`Saliency.band_edges_hz`.
+    lo_hz, hi_hz : float
+        The band.
+    side : str
+        ``"ai"``: the occlusion says this band pushes toward "AI" more than on human
+        reference tracks, so filtering it out should lower ``p_ai``; ``"human"``: the
+        reverse.
+    importance, human_median : float
+        The band's importance on this track and its median over the human reference tracks.
+    operation : str
+        The filter that was applied.
+    p_ai_before, p_ai_after, delta_p_ai : float
+        Score of the excerpt before and after filtering.
+    agrees : bool
+        ``delta_p_ai <= -BAND_CHECK_MIN`` for an ``"ai"`` band, ``>= +BAND_CHECK_MIN`` for a
+        ``"human"`` one: the attribution and the audio agree.
+    """
+
+    band: int
+    lo_hz: float
+    hi_hz: float
+    side: str
+    importance: float
+    human_median: float
+    operation: str
+    p_ai_before: float
+    p_ai_after: float
+    delta_p_ai: float
+    agrees: bool
+
+
+@dataclass
 class Saliency:
-    """Occlusion map over frequency bands x time (see the module docs).
+    """Occlusion map over frequency bands x time, and the check of its strongest bands (see the module docs).
 
     Attributes
     ----------
     method : str
         ``"occlusion"``.
-    fill_value : float
-        What an occluded patch of the normalised log spectrogram is set to (0: its mean).
+    baseline : str
+        What an occluded patch is replaced by: ``"human_reference_spectrum"`` (the mean
+        normalised log spectrum of human reference tracks, per bin, constant in time) or,
+        when the model has no :class:`SaliencyReference`, ``"band_level"`` (the patch's
+        own mean level, flat).
     band_edges_hz : list of float
         ``n_bands + 1`` edges of the frequency bands, Hz.
     col_start_s, col_end_s : list of float
@@ -269,15 +378,26 @@ class Saliency:
         Index (into the timeline) of the segment each column belongs to.
     delta_logit : np.ndarray
         ``(n_bands, n_columns)``: segment logit minus the logit with that patch
-        flattened. > 0: the patch pushed toward "AI"; < 0: toward "human".
+        replaced by the baseline. > 0: the patch pushed toward "AI"; < 0: toward "human".
     n_passes : int
         CNN forward passes it took.
     seconds : float
         Wall time it took.
+    human_median, human_p5, human_p95 : np.ndarray or None
+        ``(n_bands,)``: the same attribution's band importance over human reference
+        tracks (from the model's :class:`SaliencyReference`); ``None`` without one.
+    reference_note : str
+        Why there is no reference comparison (empty when there is one).
+    checks : list of BandCheck
+        The candidate bands (importance outside the human 5-95 % range), each filtered out
+        of the audio and rescored.
+    ai_band, human_band : int or None
+        The band named as evidence for "AI" (resp. "human"): the strongest candidate whose
+        check agrees; ``None``: no band stands out.
     """
 
     method: str
-    fill_value: float
+    baseline: str
     band_edges_hz: list[float]
     col_start_s: list[float]
     col_end_s: list[float]
@@ -285,11 +405,27 @@ class Saliency:
     delta_logit: np.ndarray
     n_passes: int
     seconds: float
+    human_median: np.ndarray | None = None
+    human_p5: np.ndarray | None = None
+    human_p95: np.ndarray | None = None
+    reference_note: str = ""
+    checks: list[BandCheck] = field(default_factory=list)
+    ai_band: int | None = None
+    human_band: int | None = None
 
     @property
     def band_importance(self) -> np.ndarray:
         """Mean ``delta_logit`` of each band over the analysed columns."""
         return self.delta_logit.mean(axis=1) if self.delta_logit.size else np.zeros(len(self.band_edges_hz) - 1)
+
+    @property
+    def relative_importance(self) -> np.ndarray | None:
+        """``band_importance`` minus its median over human reference tracks (``None`` without a reference)."""
+        return None if self.human_median is None else self.band_importance - self.human_median
+
+    def check(self, band: int) -> BandCheck | None:
+        """The :class:`BandCheck` of ``band``, if it was checked."""
+        return next((c for c in self.checks if c.band == band), None)
 
 
 @dataclass
@@ -405,6 +541,7 @@ class Explanation:
         d = _jsonable(self)
         if self.saliency is not None:
             d["saliency"]["band_importance"] = _jsonable(self.saliency.band_importance)
+            d["saliency"]["relative_importance"] = _jsonable(self.saliency.relative_importance)
         return d
 
     def to_json(self, path: str | os.PathLike[str] | None = None, indent: int | None = 1) -> str:
@@ -805,7 +942,13 @@ def _occlusion(
     n_bands: int,
     n_blocks: int,
     max_passes: int,
+    fill_profile: np.ndarray | None = None,
 ) -> Saliency:
+    """Occlusion map of the segments of ``mono`` (see the module docs).
+
+    ``fill_profile`` (per front-end bin) is what an occluded patch becomes; ``None``: the
+    patch's own mean level.
+    """
     t0 = time.perf_counter()
     fe = det.config.frontend
     L = fe.segment_samples
@@ -823,6 +966,11 @@ def _occlusion(
     with torch.inference_mode():
         spec = frontend(x).contiguous(memory_format=torch.channels_last)
         F, T = int(spec.shape[2]), int(spec.shape[3])
+        fill = None
+        if fill_profile is not None:
+            if len(fill_profile) != F:
+                raise ValueError(f"the fill profile has {len(fill_profile)} bins; the model's spectrogram {F}")
+            fill = torch.as_tensor(np.asarray(fill_profile, dtype=np.float32))[:, None]
         n_bands = min(n_bands, F)
         n_blocks = min(n_blocks, T)
         fb = [(int(a[0]), int(a[-1]) + 1) for a in np.array_split(np.arange(F), n_bands)]
@@ -833,7 +981,10 @@ def _occlusion(
             m = 1
             for f0, f1 in fb:
                 for a0, a1 in tb:
-                    batch[m, 0, f0:f1, a0:a1] = OCCLUSION_FILL
+                    if fill is None:
+                        batch[m, 0, f0:f1, a0:a1] = spec[j, 0, f0:f1, a0:a1].mean()
+                    else:
+                        batch[m, 0, f0:f1, a0:a1] = fill[f0:f1]
                     m += 1
             out = []
             for i0 in range(0, batch.shape[0], det.batch_size):
@@ -852,7 +1003,182 @@ def _occlusion(
             cs.append(s0 + a0 * col_hop / fe.sample_rate)
             ce.append(s0 + ((a1 - 1) * col_hop + fe.n_fft + (fe.time_pool - 1) * fe.hop_length) / fe.sample_rate)
             si.append(i)
-    return Saliency("occlusion", OCCLUSION_FILL, edges, cs, ce, si, delta, passes, time.perf_counter() - t0)
+    baseline = "band_level" if fill is None else "human_reference_spectrum"
+    return Saliency("occlusion", baseline, edges, cs, ce, si, delta, passes, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- saliency reference
+
+
+def model_fingerprint(det) -> str:
+    """SHA-256 (hex, 16 characters) of a detector's front-end settings and every weight and buffer.
+
+    A :class:`SaliencyReference` is used only for the model with the same fingerprint.
+    """
+    import hashlib
+
+    h = hashlib.sha256(json.dumps(det.config.frontend.to_dict(), sort_keys=True).encode())
+    for name, t in sorted(det.model.state_dict().items()):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(t.detach().cpu().numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
+def load_saliency_reference(det) -> SaliencyReference | None:
+    """The saliency reference of ``det``'s model, or ``None`` when it has none.
+
+    Looked for in the model directory (``saliency_reference.json``), then among the
+    package's assets (``aiaudio/assets/saliency_<fingerprint>.json``, where
+    ``scripts/build_saliency_reference.py`` writes the shipped model's). A file whose
+    fingerprint is not the model's (e.g. after retraining) is ignored.
+    """
+    from importlib import resources
+
+    fp = model_fingerprint(det)
+    texts = []
+    md = getattr(det, "model_dir", None)
+    if md is not None and (Path(md) / SALIENCY_REFERENCE_NAME).is_file():
+        texts.append((Path(md) / SALIENCY_REFERENCE_NAME).read_text(encoding="utf-8"))
+    try:
+        texts.append(resources.files("aiaudio").joinpath("assets").joinpath(f"saliency_{fp}.json").read_text(encoding="utf-8"))
+    except (FileNotFoundError, OSError):
+        pass
+    for text in texts:
+        try:
+            ref = SaliencyReference.from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError):
+            continue
+        if ref.fingerprint == fp:
+            return ref
+    return None
+
+
+def _mean_spectrum(det, mono: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray, int]:
+    """Sum over segments of the per-bin time mean of the front end's output, and the segment count."""
+    fe = det.config.frontend
+    frontend, _ = _inference_parts(det)
+    tot, n = None, 0
+    with torch.inference_mode():
+        for i in range(0, len(starts), 8):
+            x = torch.from_numpy(np.stack([_segment_at(mono, int(s0), fe.segment_samples) for s0 in starts[i : i + 8]]))
+            m = frontend(x)[:, 0].mean(dim=2).double().numpy()  # (b, F)
+            tot = m.sum(axis=0) if tot is None else tot + m.sum(axis=0)
+            n += m.shape[0]
+    return tot, n
+
+
+def build_saliency_reference(
+    det,
+    tracks: Sequence[tuple[np.ndarray, int]],
+    *,
+    n_bands: int = 16,
+    n_time_blocks: int = 1,
+    max_occlusion_passes: int = 192,
+    meta: dict[str, Any] | None = None,
+) -> SaliencyReference:
+    """Measure the occlusion attribution of ``det`` on human reference tracks.
+
+    Parameters
+    ----------
+    det : aiaudio.Detector
+    tracks : sequence of (samples, sample_rate)
+        Human-made music (any rate, mono or not), e.g. excerpts of a minute.
+    n_bands, n_time_blocks, max_occlusion_passes : int
+        The occlusion grid and budget, as in :func:`explain` (its defaults).
+    meta : dict, optional
+        Provenance to keep in the reference.
+
+    Returns
+    -------
+    SaliencyReference
+        Two passes: the mean spectrum of all tracks (the occlusion baseline), then every
+        track's band importance against that baseline, summarised by percentiles.
+    """
+    fe = det.config.frontend
+    if not tracks:
+        raise ValueError("build_saliency_reference needs at least one human track")
+    monos = []
+    tot, nseg = None, 0
+    for y, sr in tracks:
+        mono = _mono_at_model_rate(validate_samples(y), int(sr), fe.sample_rate)
+        starts = segment_starts(mono.shape[0], fe)
+        t, k = _mean_spectrum(det, mono, starts)
+        tot = t if tot is None else tot + t
+        nseg += k
+        monos.append((mono, starts))
+    fill = tot / nseg
+    imps = []
+    edges: list[float] = []
+    for mono, starts in monos:
+        lg = det.segment_logits(np.stack([_segment_at(mono, int(s0), fe.segment_samples) for s0 in starts]))
+        sal = _occlusion(det, mono, starts, lg, n_bands, n_time_blocks, max_occlusion_passes, fill)
+        imps.append(sal.band_importance)
+        edges = sal.band_edges_hz
+    imp = np.stack(imps)
+    return SaliencyReference(
+        model_fingerprint(det), det.version, fill, int(imp.shape[1]), int(n_time_blocks), list(edges),
+        np.percentile(imp, 50, axis=0), np.percentile(imp, 5, axis=0), np.percentile(imp, 95, axis=0),
+        len(tracks), dict(meta or {}, n_segments=nseg),
+    )
+
+
+def filter_band(y: np.ndarray, sr: int, lo_hz: float, hi_hz: float, order: int = 8) -> tuple[np.ndarray, str]:
+    """Filter the band ``lo_hz``-``hi_hz`` out of ``y``: the band check's operation.
+
+    An elliptic filter (:func:`scipy.signal.ellip`: 0.05 dB ripple, 80 dB stop band,
+    ``order`` poles, applied forward and backward with :func:`scipy.signal.sosfiltfilt`):
+    a high-pass at ``hi_hz`` when the band starts at 0 Hz, a low-pass at ``lo_hz`` when it
+    reaches the top of the model's input (``hi_hz >= sr / 2`` or the caller's top), else a
+    band-stop with the band as its edges.
+
+    Returns
+    -------
+    samples : np.ndarray
+        ``float32``, same shape.
+    operation : str
+        What was applied.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    nyq = sr / 2
+    if lo_hz <= 1.0 and hi_hz < 0.999 * nyq:
+        sos = scipy.signal.ellip(order, 0.05, 80, hi_hz, btype="highpass", output="sos", fs=sr)
+        op = f"high-pass at {_hz(hi_hz)}"
+    elif lo_hz > 1.0 and hi_hz >= 0.999 * nyq:
+        if lo_hz >= 0.999 * nyq:
+            return y.copy(), "nothing to filter: the band lies above the audio's Nyquist frequency"
+        sos = scipy.signal.ellip(order, 0.05, 80, lo_hz, btype="lowpass", output="sos", fs=sr)
+        op = f"low-pass at {_hz(lo_hz)}"
+    elif lo_hz > 1.0:
+        sos = scipy.signal.ellip(order // 2, 0.05, 80, [lo_hz, hi_hz], btype="bandstop", output="sos", fs=sr)
+        op = f"band-stop {_hz(lo_hz)}-{_hz(hi_hz)}"
+    else:
+        raise ValueError(f"the band {lo_hz:.0f}-{hi_hz:.0f} Hz covers the whole spectrum at {sr} Hz")
+    out = scipy.signal.sosfiltfilt(sos, y.astype(np.float64), axis=-1)
+    return np.ascontiguousarray(out, dtype=np.float32), op + f" (elliptic, {order} poles, zero phase)"
+
+
+def _band_checks(det, sal: Saliency, y_ex: np.ndarray, sr: int, base, model_top_hz: float, max_ai: int = 3, max_human: int = 2) -> None:
+    """Fill ``sal.checks``, ``sal.ai_band`` and ``sal.human_band`` (see :class:`Saliency`)."""
+    if sal.human_median is None or not sal.delta_logit.size:
+        return
+    bi = sal.band_importance
+    rel = bi - sal.human_median
+    ai = [int(j) for j in np.argsort(-rel) if bi[j] > sal.human_p95[j] and rel[j] >= SMALL_SALIENCY][:max_ai]
+    hu = [int(j) for j in np.argsort(rel) if bi[j] < sal.human_p5[j] and rel[j] <= -SMALL_SALIENCY][:max_human]
+    edges = sal.band_edges_hz
+    for side, cands in (("ai", ai), ("human", hu)):
+        for j in cands:
+            lo, hi = float(edges[j]), float(edges[j + 1])
+            hi_f = sr / 2 if hi >= model_top_hz - 1.0 else hi  # the top band: everything above it too
+            y2, op = filter_band(y_ex, sr, lo, hi_f)
+            s2 = _quiet_score(det, y2, sr)
+            d = s2.p_ai - base.p_ai
+            ok = d <= -BAND_CHECK_MIN if side == "ai" else d >= BAND_CHECK_MIN
+            sal.checks.append(BandCheck(j, lo, hi, side, float(bi[j]), float(sal.human_median[j]), op, base.p_ai, s2.p_ai, d, bool(ok)))
+            if ok and side == "ai" and sal.ai_band is None:
+                sal.ai_band = j
+            if ok and side == "human" and sal.human_band is None:
+                sal.human_band = j
 
 
 def _excerpt_window(timeline: list[TimelinePoint], song_logit: float, fe, duration_s: float, max_s: float | None) -> tuple[int, int]:
@@ -937,6 +1263,8 @@ def explain(
     occlusion_bands: int = 16,
     occlusion_time_blocks: int = 1,
     max_occlusion_passes: int = 192,
+    saliency_reference: SaliencyReference | None = None,
+    band_check: bool = True,
 ) -> Explanation:
     """Explain the score ``detector`` gives ``audio``: timeline, cue effects, saliency, peaks, summary.
 
@@ -961,6 +1289,14 @@ def explain(
     max_occlusion_passes : int
         At most this many CNN passes for the occlusion map: segments spread evenly over
         the track (always including the most AI-like one) are analysed until it is spent.
+    saliency_reference : SaliencyReference, optional
+        The occlusion baseline and the human band importances to compare with; default:
+        the model's own (:func:`load_saliency_reference`). Without one, patches are
+        replaced by their own mean level and no band is named.
+    band_check : bool
+        Filter each candidate band out of the excerpt's audio and score it again
+        (:func:`filter_band`); a band is named only when that moves ``p_ai`` by at least
+        :data:`BAND_CHECK_MIN` in the direction the occlusion states.
 
     Returns
     -------
@@ -1017,13 +1353,42 @@ def explain(
         timeline=timeline,
     )
 
-    mono = None
+    i0, i1 = _excerpt_window(timeline, score.logit, fe, score.duration_s, intervention_s)
+    a = int(round(timeline[i0].start_s * sr_native))
+    b = int(round(timeline[i1 - 1].end_s * sr_native)) if i1 < len(timeline) else y.shape[1]
+    y_ex = np.ascontiguousarray(y[:, a:b])
+    t_ex = (a / sr_native, b / sr_native)
+    base = None
+
     if saliency:
+        ref = saliency_reference if saliency_reference is not None else load_saliency_reference(detector)
         mono = _mono_at_model_rate(y, sr_native, fe.sample_rate)
         starts = segment_starts(mono.shape[0], fe)
-        ex.saliency = _occlusion(detector, mono, starts, logits, int(occlusion_bands), int(occlusion_time_blocks), int(max_occlusion_passes))
-        timings["saliency_s"] = ex.saliency.seconds
-    del mono
+        note = ""
+        if ref is None:
+            note = (
+                "this model has no saliency reference (human reference tracks measured with the same attribution; "
+                "build one with scripts/build_saliency_reference.py)"
+            )
+        elif ref.n_bands != int(occlusion_bands) or ref.n_time_blocks != int(occlusion_time_blocks):
+            note = f"the saliency reference was measured on {ref.n_bands} bands x {ref.n_time_blocks} time blocks, not this grid"
+        sal = _occlusion(
+            detector, mono, starts, logits, int(occlusion_bands), int(occlusion_time_blocks), int(max_occlusion_passes),
+            None if ref is None else ref.fill_profile,
+        )
+        del mono
+        if ref is not None and not note:
+            sal.human_median, sal.human_p5, sal.human_p95 = ref.importance_median, ref.importance_p5, ref.importance_p95
+        sal.reference_note = note
+        if band_check and not note:
+            t0 = time.perf_counter()
+            base = _quiet_score(detector, y_ex, sr_native)
+            _band_checks(detector, sal, y_ex, sr_native, base, hi_hz)
+            timings["band_check_s"] = time.perf_counter() - t0
+        elif not note:
+            sal.reference_note = "the band check (filtering a band out and scoring again) was not run"
+        ex.saliency = sal
+        timings["saliency_s"] = sal.seconds
 
     if cues:
         t0 = time.perf_counter()
@@ -1043,12 +1408,8 @@ def explain(
 
         if interventions:
             t0 = time.perf_counter()
-            i0, i1 = _excerpt_window(timeline, score.logit, fe, score.duration_s, intervention_s)
-            a = int(round(timeline[i0].start_s * sr_native))
-            b = int(round(timeline[i1 - 1].end_s * sr_native)) if i1 < len(timeline) else y.shape[1]
-            y_ex = np.ascontiguousarray(y[:, a:b])
-            t_ex = (a / sr_native, b / sr_native)
-            base = _quiet_score(detector, y_ex, sr_native)
+            if base is None:
+                base = _quiet_score(detector, y_ex, sr_native)
             cues_before = extract_cues(y_ex, sr_native)
             ctx = _Context(cue_values, pk)
             for iv in INTERVENTIONS.values():
@@ -1116,6 +1477,35 @@ def _runs(idx: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
+def _saliency_sentence(sal: Saliency) -> str:
+    """What the occlusion and its band check say, in one or two sentences."""
+    n_seg = len(set(sal.segment_index))
+    segs = f"{n_seg} segment{'s' if n_seg != 1 else ''}"
+    named = []
+    for side, j in (("AI", sal.ai_band), ("human", sal.human_band)):
+        if j is None:
+            continue
+        c = sal.check(j)
+        named.append(
+            f"{_band(sal.band_edges_hz, j)} pushes it toward \"{side}\" more than on human reference tracks "
+            f"(occlusion {c.importance:+.2f} logit against a human median of {c.human_median:+.2f}), and filtering that "
+            f"band out of the audio moves p_ai from {c.p_ai_before:.2f} to {c.p_ai_after:.2f}"
+        )
+    if named:
+        return "Frequency bands: " + "; ".join(named) + f" ({segs} analysed)."
+    if sal.human_median is None:
+        return f"No band stands out: {sal.reference_note}, so the occlusion map ({segs}) is not compared with human music."
+    if sal.checks:
+        tried = ", ".join(
+            f"{_band(sal.band_edges_hz, c.band)} (p_ai {c.p_ai_before:.2f} -> {c.p_ai_after:.2f})" for c in sal.checks[:3]
+        )
+        return (
+            f"No band stands out: the occlusion ({segs}) points at bands outside the human range, but filtering them "
+            f"out of the audio did not move p_ai by {BAND_CHECK_MIN:g} the way it says: {tried}."
+        )
+    return f"No band stands out: every band's occlusion effect ({segs}) lies within the range of human reference tracks."
+
+
 def _summary(ex: Explanation) -> str:
     s: list[str] = []
     t = ex.threshold
@@ -1151,25 +1541,7 @@ def _summary(ex: Explanation) -> str:
         s.append(f"It was scored as a single segment of {ex.segment_s:g} s.")
     sal = ex.saliency
     if sal is not None and sal.delta_logit.size:
-        bi = sal.band_importance
-        parts = []
-        jp, jn = int(np.argmax(bi)), int(np.argmin(bi))
-        if bi[jp] > SMALL_SALIENCY:
-            parts.append(f"its evidence for \"AI\" came most from {_band(sal.band_edges_hz, jp)} (mean {bi[jp]:+.2f} logit)")
-        if bi[jn] < -SMALL_SALIENCY:
-            parts.append(f"its evidence for \"human\" from {_band(sal.band_edges_hz, jn)} ({bi[jn]:+.2f})")
-        n_seg = len(set(sal.segment_index))
-        segs = f"{n_seg} segment{'s' if n_seg != 1 else ''}"
-        if parts:
-            s.append(
-                f"Flattening one frequency band of the model's spectrogram at a time (occlusion, {segs}) "
-                "shows that " + " and ".join(parts) + "."
-            )
-        else:
-            s.append(
-                f"Flattening any one frequency band of the model's spectrogram (occlusion, {segs}) moved "
-                f"the segment logits by less than {SMALL_SALIENCY} on average: no single band carries the decision."
-            )
+        s.append(_saliency_sentence(sal))
     meas = [e for e in ex.effects if e.measured]
     if meas:
         e0 = meas[0]
@@ -1253,7 +1625,7 @@ def _summary(ex: Explanation) -> str:
     effs = [abs(e.delta_p_ai) for e in meas]
     if meas and max(effs) < 0.02:
         weak.append("no intervention moved p_ai by 0.02 or more")
-    if sal is not None and sal.delta_logit.size and float(np.max(np.abs(sal.band_importance))) < SMALL_SALIENCY:
+    if sal is not None and sal.delta_logit.size and sal.ai_band is None and sal.human_band is None:
         weak.append("no frequency band stands out")
     if not ex.model_trained:
         weak.append("the model is untrained")

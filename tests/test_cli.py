@@ -59,12 +59,13 @@ def test_score_folder_of_twenty_mixed_files(tmp_path: Path, capsys) -> None:
         assert r["error"] == "", (name, r["error"])
         assert 0.0 <= float(r["p_ai"]) <= 1.0
         assert r["label"] in ("ai", "human", "uncertain")
+        assert r["verdict"] in ("Likely AI", "Needs review", "No AI signal found")
         assert float(r["duration_s"]) > 2.5
     for name in bad:
         r = by_name[name]
         assert r["error"], name
         assert name in r["error"]  # the message names the file
-        assert r["p_ai"] == "" and r["label"] == ""
+        assert r["p_ai"] == "" and r["label"] == "" and r["verdict"] == ""
     assert "too_short" not in by_name["bad_short.wav"]["error"] and "at least" in by_name["bad_short.wav"]["error"]
     assert "NaN" in by_name["bad_nan.wav"]["error"]
     err = capsys.readouterr().err

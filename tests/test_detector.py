@@ -229,11 +229,56 @@ def test_label_and_confidence_rules(detector: aiaudio.Detector) -> None:
     t, lo, hi = c.threshold, c.uncertain_low, c.uncertain_high
     assert detector.label_for(1.0) == ("ai", 1.0)
     assert detector.label_for(0.0) == ("human", 1.0)
-    assert detector.label_for(t)[1] == 0.0
+    assert detector.label_for(t)[1] == pytest.approx(t)  # at the threshold: the calibrated chance it is AI
     if lo < hi:
         assert detector.label_for((lo + hi) / 2)[0] == "uncertain"
     assert detector.label_for(min(1.0, hi + 1e-6))[0] == "ai"
     assert detector.label_for(max(0.0, lo - 1e-6))[0] == "human"
+
+
+@pytest.mark.parametrize("t", [0.5, 0.9839576674092755, 0.2])
+def test_confidence_is_monotonic_on_each_side_and_lower_for_short_clips(t: float) -> None:
+    from aiaudio.detector import confidence_for
+
+    above = np.linspace(t, 1.0, 41)
+    below = np.linspace(t - 1e-9, 0.0, 41)  # moving away from the threshold on the "human" side
+    for n in (1, 3, 8, 40):
+        for side in (above, below):
+            c = [confidence_for(float(p), t, n_segments=n) for p in side]
+            assert all(b >= a for a, b in zip(c, c[1:])) and c[-1] > c[0]  # surer -> higher
+            assert all(0.0 <= x <= 1.0 for x in c)
+    # a surer "AI" verdict reads higher than a less sure "human" one (the example)
+    assert confidence_for(0.991, 0.9839576674092755) > confidence_for(0.24, 0.9839576674092755)
+    for p in np.linspace(0, 1, 21):
+        full = confidence_for(float(p), t, n_segments=8)
+        assert confidence_for(float(p), t, n_segments=3) < full or full == 0.0  # a 10 s clip: less sure
+        assert confidence_for(float(p), t, n_segments=1) < confidence_for(float(p), t, n_segments=3) or full == 0.0
+        assert confidence_for(float(p), t, n_segments=8, cutoff_hz=7000.0, model_top_hz=8000.0) <= 0.5 * full + 1e-12
+        assert confidence_for(float(p), t, n_segments=8, cutoff_hz=11000.0, model_top_hz=8000.0) <= 0.8 * full + 1e-12
+
+
+def test_verdict_reason_and_where_to_listen(detector: aiaudio.Detector, quiet_untrained) -> None:
+    from aiaudio.detector import VERDICTS
+
+    y = music_like(40.0, 22050, 1)
+    long, short = detector.score(y, sr=22050), detector.score(y[:, : 22050 * 10], sr=22050)
+    for s in (long, short):
+        assert s.verdict in VERDICTS and s.reason.endswith(".") and 0 <= s.listen_start_s < s.listen_end_s <= s.duration_s
+        top = max(s.segments, key=lambda g: g.p_ai)
+        assert s.listen_start_s <= top.start_s and top.end_s <= s.listen_end_s  # the most AI-like segment is in it
+        assert s.to_dict()["verdict"] == s.verdict
+    assert short.confidence < long.confidence or long.confidence == 0.0
+    # the tier follows the model's own bands (untrained flag aside)
+    c = detector.config
+    from aiaudio.detector import _verdict
+
+    for p, want in ((min(1.0, c.threshold + 1e-6), "Likely AI"), (max(0.0, c.uncertain_low - 1e-6), "No AI signal found")):
+        label, _ = detector.label_for(p)
+        assert _verdict(label, p, c, [], (0.0, 4.0), 10)[0] == want
+    if c.uncertain_low < c.uncertain_high:
+        label, _ = detector.label_for((c.uncertain_low + c.uncertain_high) / 2)
+        assert _verdict(label, 0.9, c, [], (0.0, 4.0), 10)[0] == "Needs review"
+    assert _verdict("ai", 0.99, c, ["untrained_model"], (0.0, 4.0), 10)[0] == "Needs review"
 
 
 def test_too_short_clip_is_a_typed_error(detector: aiaudio.Detector, quiet_untrained) -> None:

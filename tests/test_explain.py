@@ -198,6 +198,128 @@ def test_neutralising_the_strongest_cue_moves_p_ai_in_the_stated_direction(peak_
     assert int(np.argmax(sal.band_importance)) == band and sal.band_importance[band] > 1.0
 
 
+# ------------------------------------------------------------------ saliency: a known band, checked on the audio
+
+
+BAND = 9  # of 16 occlusion bands of SMALL_FE's 129 bins: bins 73-80, 2281-2531 Hz
+
+
+def _band_bins(n_bins: int = 129, n_bands: int = 16, band: int = BAND) -> tuple[int, int]:
+    a = np.array_split(np.arange(n_bins), n_bands)[band]
+    return int(a[0]), int(a[-1]) + 1
+
+
+class BandCNN(nn.Module):
+    """Logit from the level of one known band: 8 x (its mean normalised log power - 0.4) + offset.
+
+    White noise gives about -3.2, the band 20 dB above the rest about +4.3.
+    """
+
+    def __init__(self, offset: float = 0.0) -> None:
+        super().__init__()
+        self.features = nn.Identity()
+        self.offset = offset
+        self.bins = _band_bins()
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        b0, b1 = self.bins
+        return 8.0 * (spec[:, 0, b0:b1, :].mean(dim=(1, 2)) - 0.4) + self.offset
+
+
+def _band_detector(offset: float = 0.0) -> Detector:
+    det = Detector(AIMusicNet(_config(True)), batch_size=32)
+    det.model.cnn = BandCNN(offset)
+    return det
+
+
+def _white(seconds: float, seed: int, sr: int = 8000) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal((1, int(seconds * sr)))).astype(np.float32)
+
+
+def _boosted(seconds: float, seed: int, sr: int = 8000, db: float = 20.0) -> np.ndarray:
+    """White noise with the known band 20 dB louder than the rest."""
+    import scipy.signal
+
+    y = _white(seconds, seed, sr)
+    lo, hi = (b * sr / 256 for b in _band_bins())
+    sos = scipy.signal.butter(8, [lo + 20, hi - 20], btype="bandpass", output="sos", fs=sr)
+    extra = scipy.signal.sosfiltfilt(sos, np.random.default_rng(seed + 100).standard_normal(y.shape), axis=-1)
+    extra *= 0.1 * 10 ** (db / 20) / extra.std() * math.sqrt((hi - lo) / (sr / 2))
+    return (0.5 * (y + extra) / np.abs(y + extra).max()).astype(np.float32)
+
+
+def _white_reference(det: Detector):
+    from aiaudio.explain import build_saliency_reference
+
+    return build_saliency_reference(det, [(_white(8.0, s), 8000) for s in range(5)])
+
+
+@pytest.fixture(scope="module")
+def band_detector():
+    det = _band_detector()
+    return det, _white_reference(det)
+
+
+def test_the_band_the_model_uses_is_named_and_filtering_it_moves_p_ai(band_detector) -> None:
+    from aiaudio.explain import filter_band
+
+    det, ref = band_detector
+    y = _boosted(12.0, seed=1)
+    ex = explain(det, y, 8000, cues=False, saliency_reference=ref)
+    sal = ex.saliency
+    assert sal.baseline == "human_reference_spectrum" and ex.p_ai > 0.9
+    assert sal.ai_band == BAND and sal.human_band is None
+    c = sal.check(BAND)
+    assert c.side == "ai" and c.agrees and c.delta_p_ai <= -0.05
+    assert f"{_band_bins()[0] * 8000 / 256 / 1000:.1f}-" in ex.summary and "toward \"AI\"" in ex.summary
+    # the stated effect, redone by hand: filter that band out of the audio and score it again
+    y2, _ = filter_band(y, 8000, sal.band_edges_hz[BAND], sal.band_edges_hz[BAND + 1])
+    before, after = det.score(y, 8000).p_ai, det.score(y2, 8000).p_ai
+    assert before - after >= 0.05 and after == pytest.approx(c.p_ai_after, abs=1e-9)
+    # every other band's occlusion effect is within the human range: not a candidate
+    assert [k.band for k in sal.checks] == [BAND]
+
+
+def test_human_like_audio_names_no_band(band_detector) -> None:
+    det, ref = band_detector
+    ex = explain(det, _white(12.0, seed=11), 8000, cues=False, saliency_reference=ref)
+    assert ex.p_ai < 0.2 and ex.saliency.ai_band is None and ex.saliency.human_band is None
+    assert "No band stands out" in ex.summary
+
+
+def test_a_band_is_not_named_when_filtering_it_does_not_move_p_ai() -> None:
+    det = _band_detector(offset=60.0)  # the logit still follows the band, p_ai is stuck at 1
+    ref = _white_reference(det)
+    ex = explain(det, _boosted(12.0, seed=1), 8000, cues=False, saliency_reference=ref)
+    sal = ex.saliency
+    assert sal.band_importance[BAND] > 1.0  # the occlusion alone would point at it ...
+    assert sal.check(BAND) is not None and not sal.check(BAND).agrees  # ... the audio does not agree
+    assert sal.ai_band is None and "No band stands out" in ex.summary and "did not move p_ai" in ex.summary
+
+
+def test_without_a_reference_no_band_is_named(band_detector) -> None:
+    det, _ = band_detector
+    ex = explain(det, _boosted(12.0, seed=1), 8000, cues=False)
+    sal = ex.saliency
+    assert sal.baseline == "band_level" and sal.human_median is None and sal.ai_band is None
+    assert "no saliency reference" in ex.summary
+
+
+def test_saliency_reference_round_trips_and_is_tied_to_the_model(band_detector, tmp_path) -> None:
+    from aiaudio.explain import SaliencyReference, load_saliency_reference, model_fingerprint
+
+    det, ref = band_detector
+    assert ref.fingerprint == model_fingerprint(det) and ref.n_tracks == 5 and ref.fill_profile.shape == (129,)
+    det.model_dir = tmp_path
+    ref.save(tmp_path / "saliency_reference.json")
+    back = load_saliency_reference(det)
+    assert back is not None and np.allclose(back.importance_p95, ref.importance_p95, rtol=1e-4, atol=1e-6)
+    other = _random_detector(trained=True)
+    other.model_dir = tmp_path
+    assert load_saliency_reference(other) is None  # another model's weights: not used
+    assert SaliencyReference.from_dict(json.loads(json.dumps(ref.to_dict()))).n_bands == 16
+
+
 # ------------------------------------------------------------------ the interventions do what they say
 
 
