@@ -15,12 +15,18 @@ variance ``var_within``; AI and human catalogues have levels around ``mu_ai`` an
 ``mu_human`` with the between-group variance ``var_between``. The mean ``m`` of ``n`` song
 log-odds then is ``N(mu_class, var_between + var_within / n)`` and the catalogue's log-odds is
 
-    G = temperature * (mu_ai - mu_human) / (var_between + var_within / n) * (m - (mu_ai + mu_human) / 2) + offset
+    G = temperature * (mu_ai - mu_human) / (var_between + var_within / n) * (m - (mu_ai + mu_human) / 2)
+        + count_weight * r(n) * LLR(k) + offset
 
 so the evidence grows with ``n`` but levels off at ``n ~ var_within / var_between``: thirty
-songs of one catalogue are worth far less than thirty independent songs. ``temperature`` and
-``offset`` are a Platt scaling of that score fitted on held-out groups, so the catalogue
-probability ``p_ai = sigmoid(G)`` is calibrated, not a vote. All parameters are fitted by
+songs of one catalogue are worth far less than thirty independent songs. The second term
+carries what the mean misses when a model's scores transfer poorly but its threshold still
+holds: ``k`` of the ``n`` songs are "Likely AI" on their own, ``LLR(k)`` is the binomial
+log-likelihood ratio of that count under the song rates ``song_tpr`` (AI songs) and
+``song_fpr`` (human songs), and ``r(n) = 1 / (1 + n var_between / var_within)`` is the same
+discount for correlated songs (``n r(n)`` is the effective number of songs). ``temperature``,
+``count_weight`` (both at least 0) and ``offset`` are fitted on held-out groups by logistic
+regression, so the catalogue probability ``p_ai = sigmoid(G)`` is calibrated, not a vote. All parameters are fitted by
 ``scripts/catalog_fit.py`` on groups (sources, artists) the song model never saw and ship
 with the model (``catalog.json`` in the model directory); see the model card.
 
@@ -103,11 +109,18 @@ class CatalogModel:
         Variance of song log-odds around their catalogue's level.
     temperature, offset : float
         Platt scaling of the random-effects score, fitted on held-out groups.
+    count_weight : float
+        Weight of the (discounted) log-likelihood ratio of the count of "Likely AI" songs.
     clip : float
         Song log-odds are clipped to ``[-clip, clip]`` before they are combined.
     song_fpr : float
         Share of human songs the song model calls "Likely AI" (measured on the fit groups);
         the chance level of the mixed-catalogue test.
+    song_tpr : float
+        Share of AI songs it calls "Likely AI" (measured on the fit groups).
+    flag_log_odds : float
+        Song log-odds at and above which a song counts as "Likely AI" in the fit (the song
+        model's threshold); catalogues count their songs by their tier.
     mixed_alpha : float
         Level of the one-sided binomial test of the mixed-catalogue rule.
     fitted_on : str
@@ -120,8 +133,11 @@ class CatalogModel:
     var_within: float = 4.0
     temperature: float = 1.0
     offset: float = 0.0
+    count_weight: float = 0.0
     clip: float = 12.0
     song_fpr: float = 0.05
+    song_tpr: float = 0.05
+    flag_log_odds: float = 4.1
     mixed_alpha: float = 0.01
     fitted_on: str = "not fitted (defaults)"
 
@@ -193,11 +209,27 @@ def _slope(n: int, cm: CatalogModel) -> float:
     return cm.temperature * max(cm.mu_ai - cm.mu_human, 0.0) / (cm.var_between + cm.var_within / max(n, 1))
 
 
-def _score(m: float, n: int, cm: CatalogModel) -> float:
-    return _slope(n, cm) * (m - cm.midpoint) + cm.offset
+def _discount(n: int, cm: CatalogModel) -> float:
+    """``r(n)``: how much of independent evidence each of ``n`` songs of one catalogue is worth."""
+    return 1.0 / (1.0 + max(n, 1) * cm.var_between / cm.var_within)
 
 
-def combine(u: Sequence[float] | np.ndarray, cm: CatalogModel) -> Combination:
+def _count_llr(k: int, n: int, cm: CatalogModel) -> float:
+    """Binomial log-likelihood ratio (AI vs human catalogue) of ``k`` flagged songs of ``n``."""
+    eps = 1e-4
+    tpr = min(max(cm.song_tpr, eps), 1 - eps)
+    fpr = min(max(cm.song_fpr, eps), 1 - eps)
+    if tpr <= fpr:
+        return 0.0
+    return k * math.log(tpr / fpr) + (n - k) * math.log((1 - tpr) / (1 - fpr))
+
+
+def _score(m: float, n: int, cm: CatalogModel, k: int = 0) -> float:
+    count = cm.count_weight * _discount(n, cm) * _count_llr(k, n, cm) if cm.count_weight else 0.0
+    return _slope(n, cm) * (m - cm.midpoint) + count + cm.offset
+
+
+def combine(u: Sequence[float] | np.ndarray, cm: CatalogModel, n_flagged: int | None = None) -> Combination:
     """Combine the song log-odds of one catalogue (see the module docs).
 
     Parameters
@@ -205,6 +237,9 @@ def combine(u: Sequence[float] | np.ndarray, cm: CatalogModel) -> Combination:
     u : sequence of float
         Song log-odds ``logit(p_ai)`` (clipped here to ``cm.clip``).
     cm : CatalogModel
+    n_flagged : int, optional
+        Songs in the "Likely AI" tier (default: those with log-odds at or above
+        ``cm.flag_log_odds``).
 
     Returns
     -------
@@ -217,13 +252,21 @@ def combine(u: Sequence[float] | np.ndarray, cm: CatalogModel) -> Combination:
     if n == 0:
         raise ValueError("a catalogue needs at least one scored song")
     m = float(x.mean())
-    k = 3.0  # prior songs' worth of var_within in the shrunk spread
-    s2 = (k * cm.var_within + float(((x - m) ** 2).sum())) / (k + n - 1) if n > 1 else cm.var_within
+    flag = x >= cm.flag_log_odds
+    k = int(flag.sum()) if n_flagged is None else int(n_flagged)
+    prior = 3.0  # songs' worth of var_within in the shrunk spread
+    s2 = (prior * cm.var_within + float(((x - m) ** 2).sum())) / (prior + n - 1) if n > 1 else cm.var_within
     se = math.sqrt(s2 / n)
-    g = _score(m, n, cm)
-    lo, hi = _score(m - _Z90 * se, n, cm), _score(m + _Z90 * se, n, cm)
+    g = _score(m, n, cm, k)
+    lo, hi = _score(m - _Z90 * se, n, cm, k), _score(m + _Z90 * se, n, cm, k)
     slope = _slope(n, cm)
-    contrib = tuple(float(slope * (xi - cm.midpoint) / n) for xi in x)
+    # a song's share: its part of the mean term, plus its part of the count term
+    cw = cm.count_weight * _discount(n, cm)
+    eps = 1e-4
+    tpr, fpr = min(max(cm.song_tpr, eps), 1 - eps), min(max(cm.song_fpr, eps), 1 - eps)
+    up = cw * math.log(tpr / fpr) if tpr > fpr else 0.0
+    down = cw * math.log((1 - tpr) / (1 - fpr)) if tpr > fpr else 0.0
+    contrib = tuple(float(slope * (xi - cm.midpoint) / n + (up if fi else down)) for xi, fi in zip(x, flag))
     return Combination(
         p_ai=_sigmoid(g), p_low=_sigmoid(lo), p_high=_sigmoid(hi), logit=g, n=n,
         mean_log_odds=m, spread=float(x.std()), contributions=contrib,
@@ -257,6 +300,8 @@ def fit_catalog_model(
     groups: Sequence[tuple[int, Sequence[float]]],
     *,
     song_fpr: float,
+    song_tpr: float = 0.0,
+    flag_log_odds: float = 4.1,
     clip: float = 12.0,
     draws: int = 8,
     seed: int = 0,
@@ -268,8 +313,10 @@ def fit_catalog_model(
     ----------
     groups : sequence of (label, log-odds)
         ``label`` 1 for an AI catalogue, 0 for a human one.
-    song_fpr : float
-        Share of human songs in "Likely AI" (for the mixed-catalogue rule).
+    song_fpr, song_tpr : float
+        Shares of human and of AI songs in "Likely AI" on the fit groups.
+    flag_log_odds : float
+        Song log-odds of the song model's threshold.
     clip : float
         Clip of song log-odds.
     draws : int
@@ -285,30 +332,34 @@ def fit_catalog_model(
 
     gs = [(int(y), np.clip(np.asarray(u, dtype=np.float64), -clip, clip)) for y, u in groups if len(u)]
     mom = _fit_moments(gs, clip)
-    base = CatalogModel(**mom, clip=clip, song_fpr=song_fpr)
+    base = CatalogModel(**mom, clip=clip, song_fpr=song_fpr, song_tpr=song_tpr, flag_log_odds=flag_log_odds, count_weight=1.0, offset=0.0)
     rng = np.random.default_rng(seed)
-    xs, ys, ws = [], [], []
+    xs, x2s, ys, ws = [], [], [], []
     for y, u in gs:
         sizes = subsample_sizes(u.size)
         for s in sizes:
             reps = 1 if s == u.size else draws
             for _ in range(reps):
                 sub = u if s == u.size else rng.choice(u, size=s, replace=False)
-                xs.append(_score(float(sub.mean()), s, base))
+                xs.append(_slope(s, base) * (float(sub.mean()) - base.midpoint))
+                x2s.append(_discount(s, base) * _count_llr(int(np.sum(sub >= flag_log_odds)), s, base))
                 ys.append(y)
                 ws.append(1.0 / (len(sizes) * reps))
-    x, yv, w = np.asarray(xs), np.asarray(ys, dtype=np.float64), np.asarray(ws)
+    x, x2, yv, w = np.asarray(xs), np.asarray(x2s), np.asarray(ys, dtype=np.float64), np.asarray(ws)
     # equal weight to the AI and the human side, so the offset does not learn the group mix
     for c in (0, 1):
         w[yv == c] /= w[yv == c].sum()
 
     def nll(theta: np.ndarray) -> float:
-        z = theta[0] * x + theta[1]
+        z = theta[0] * x + theta[1] * x2 + theta[2]
         return float(np.sum(w * (np.logaddexp(0.0, z) - yv * z)))
 
-    res = minimize(nll, np.array([1.0, 0.0]), method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-10})
-    t, b = float(max(res.x[0], 1e-3)), float(res.x[1])
-    return CatalogModel(**mom, temperature=t, offset=b, clip=clip, song_fpr=float(song_fpr), fitted_on=fitted_on)
+    res = minimize(nll, np.array([1.0, 0.5, 0.0]), method="L-BFGS-B", bounds=[(0.0, 20.0), (0.0, 20.0), (-20.0, 20.0)])
+    t, cwt, b = (float(v) for v in res.x)
+    return CatalogModel(
+        **mom, temperature=t, offset=b, count_weight=cwt, clip=clip, song_fpr=float(song_fpr),
+        song_tpr=float(song_tpr), flag_log_odds=float(flag_log_odds), fitted_on=fitted_on,
+    )
 
 
 # --------------------------------------------------------------------------- songs and groups
@@ -469,13 +520,14 @@ def group_verdict(name: str, songs: Sequence[SongEntry], cm: CatalogModel, confi
             float("nan"), float("nan"), float("nan"), counts, [], [], [], float("nan"), grouped_by,
         )
     u = log_odds([s.p_ai for s in ok], cm.clip)
-    comb = combine(u, cm)
-    n = comb.n
-    t = config.threshold
-    lean_ai = int(np.sum(u > cm.midpoint))
-    majority = lean_ai * 2 >= n
     flagged = [s for s in ok if s.verdict == "Likely AI"]
     k = len(flagged)
+    comb = combine(u, cm, n_flagged=k)
+    n = comb.n
+    t = config.threshold
+    lean = [s.verdict == "Likely AI" or ui > cm.midpoint for s, ui in zip(ok, u)]
+    lean_ai = int(sum(lean))
+    majority = lean_ai * 2 >= n
     p_chance = _binom_sf(k, n, cm.song_fpr)
     group_tier = song_tier(comb.p_ai, config)
     ci = f"{comb.p_ai:.2f} (90% interval {comb.p_low:.2f}-{comb.p_high:.2f})"

@@ -90,6 +90,55 @@ def unb64(s: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(s), dtype=np.float16).astype(np.float32)
 
 
+CUES = CACHE / "cues.jsonl"
+
+
+def cue_songs(per_group: int = 5, min_songs: int = 5, seed: int = 0) -> list[dict]:
+    """The songs whose cues the consistency check uses: up to ``per_group`` of each group of >= ``min_songs``."""
+    by: dict[tuple, list[dict]] = {}
+    for r in song_table():
+        if not r["part_human"]:
+            by.setdefault((r["collection"], r["group"], r["label"]), []).append(r)
+    rng = np.random.default_rng(seed)
+    out = []
+    for key in sorted(by):
+        rs = by[key]
+        if len(rs) < min_songs:
+            continue
+        idx = sorted(rng.choice(len(rs), size=min(per_group, len(rs)), replace=False))
+        out += [rs[i] for i in idx]
+    return out
+
+
+def cmd_cues(args: argparse.Namespace) -> int:
+    """Cues of a 15 s excerpt from the middle of each song of :func:`cue_songs` (cached, resumable)."""
+    from aiaudio import audio_info, load_audio
+    from aiaudio.cues import extract_cues
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    done = set()
+    if CUES.exists():
+        done = {json.loads(line)["path"] for line in CUES.read_text(encoding="utf-8").splitlines() if line.strip()}
+    todo = [r["path"] for r in cue_songs(args.per_group) if r["path"] not in done]
+    print(f"{len(done)} cached, {len(todo)} to do -> {CUES}", file=sys.stderr)
+    t0 = time.time()
+    with open(CUES, "a", encoding="utf-8") as out:
+        for i, path in enumerate(todo):
+            row: dict = {"path": path}
+            try:
+                dur = audio_info(path).duration_s
+                off = max(0.0, dur / 2 - 7.5)
+                y, sr = load_audio(path, offset=off, duration=15.0)
+                row["cues"] = {k: (v if np.isfinite(v) else None) for k, v in extract_cues(y, sr).items()}
+            except Exception as e:
+                row["error"] = f"{type(e).__name__}: {e}"
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+            if (i + 1) % 25 == 0:
+                print(f"{i + 1}/{len(todo)} in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     import torch
 
@@ -151,9 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cues", action="store_true", help="also compute the cues (about doubles the time)")
     p.add_argument("--limit", type=int, default=0, help="score at most N new songs (for a trial)")
     p.set_defaults(func=cmd_score)
+    p = sub.add_parser("cues", help="cues of a 15 s excerpt of up to N songs per group (for the consistency check)")
+    p.add_argument("--per-group", type=int, default=5)
+    p.set_defaults(func=cmd_cues)
     p = sub.add_parser("fit", help="fit the combination with group cross-validation; print and write the tables")
     p.add_argument("--out", default=str(CACHE / "catalog_eval.json"), help="where the results go as JSON")
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--collection", choices=["all", "sources", "training-test"], default="all",
+                   help="fit and check on one collection only (default: both)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--write-model", action="store_true", help="also write models/default/catalog.json (the shipped fit)")
     p.set_defaults(func=lambda a: cmd_fit(a))
@@ -256,7 +310,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     cfg = load_config(ROOT / "models" / "default")
     thr = cfg.threshold
+    flag = float(np.log(thr) - np.log1p(-thr))
     groups, info = load_groups()
+    if args.collection != "all":
+        groups = [g for g in groups if g["collection"] == args.collection]
     rng = np.random.default_rng(args.seed)
     ys = np.array([g["y"] for g in groups])
     folds = np.zeros(len(groups), dtype=int)
@@ -265,6 +322,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
         folds[te] = k
     sizes = (1, 3, 10, 30)
     n_draws = 20
+    cue_vec: dict[str, np.ndarray] = {}
+    if CUES.exists():
+        from aiaudio.cues import CUE_NAMES
+
+        for line in CUES.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            if r.get("cues"):
+                cue_vec[r["path"]] = np.array([np.nan if r["cues"].get(k) is None else r["cues"][k] for k in CUE_NAMES], dtype=float)
+    cue_recs: list[dict] = []
     held: list[dict] = []  # one record per held-out group (and per subsample)
     mixed_recs: list[dict] = []
     cons_recs: list[dict] = []
@@ -280,9 +346,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         te = [g for g, f in zip(groups, folds) if f == k]
         hum_p = np.array([s["p_ai"] for g in tr if g["y"] == 0 for s in g["songs"]])
         song_fpr = max(float((hum_p >= thr).mean()), 1.0 / (len(hum_p) + 1))
+        ai_p = np.array([s["p_ai"] for g in tr if g["y"] == 1 for s in g["songs"]])
         cm = fit_catalog_model(
-            [(g["y"], log_odds([s["p_ai"] for s in g["songs"]])) for g in tr], song_fpr=song_fpr, seed=args.seed + k,
-            fitted_on=f"fold {k}",
+            [(g["y"], log_odds([s["p_ai"] for s in g["songs"]])) for g in tr], song_fpr=song_fpr,
+            song_tpr=float((ai_p >= thr).mean()), flag_log_odds=flag, seed=args.seed + k, fitted_on=f"fold {k}",
         )
         for g in te:
             songs = g["songs"]
@@ -327,6 +394,19 @@ def cmd_fit(args: argparse.Namespace) -> int:
             ul = log_odds([s["p_ai"] for s in g["songs"]])
             cons_recs.append({"y": g["y"], "name": g["name"], "n": len(e), "consistency": float(np.mean(vals)),
                               "score_spread": float(np.std(ul)), "p": combine(ul, cm).p_ai, "kind": "group"})
+        # the same in the cues (15 s excerpts; groups with >= 5 songs have 5 of them)
+        tr_c = [cue_vec[s["path"]] for g in tr for s in g["songs"] if s["path"] in cue_vec]
+        if len(tr_c) > 10:
+            C = np.stack(tr_c)
+            cmu, csd = np.nanmean(C, 0), np.nanstd(C, 0) + 1e-9
+            for g in te:
+                cs = [cue_vec[s["path"]] for s in g["songs"] if s["path"] in cue_vec]
+                if len(cs) < 5:
+                    continue
+                Z = np.nan_to_num((np.stack(cs) - cmu) / csd)
+                ul = log_odds([s["p_ai"] for s in g["songs"]])
+                cue_recs.append({"y": g["y"], "name": g["name"], "n": len(cs), "consistency": _consistency(Z),
+                                 "dispersion": float(np.mean(np.std(Z, axis=0))), "p": combine(ul, cm).p_ai})
         # the same for human artists (songs of one artist across playlists), >= 5 songs
         arts: dict[str, list] = {}
         for g in te:
@@ -349,7 +429,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     song_y = np.concatenate([[h["y"]] * h["n"] for h in full])
     song_p = np.concatenate([h["song_p"] for h in full])
     nsongs = np.array([h["n"] for h in full])
-    out: dict = {"info": info, "threshold": thr, "folds": args.folds, "groups": len(full)}
+    out: dict = {"info": info, "threshold": thr, "folds": args.folds, "groups": len(full), "collection": args.collection}
     rows = []
 
     def add_row(level: str, yy, ss, pred, n_items, songs_per_group):
@@ -422,12 +502,25 @@ def cmd_fit(args: argparse.Namespace) -> int:
         cy2 = np.concatenate([cy[cy == 1], np.zeros(len(ca))])
         cc2 = np.concatenate([cc[cy == 1], [c["consistency"] for c in ca]])
         out["consistency"]["auc_ai_groups_vs_human_artists"] = _auc(cy2, cc2)
-    # human catalogues: artist groups' false positives
+    if cue_recs:
+        ky = np.array([c["y"] for c in cue_recs])
+        kc = np.array([c["consistency"] for c in cue_recs])
+        kd = np.array([c["dispersion"] for c in cue_recs])
+        out["cue_consistency"] = {
+            "groups": len(cue_recs), "ai": int(ky.sum()), "human": int(len(ky) - ky.sum()),
+            "auc_cue_consistency": _auc(ky, kc), "auc_low_cue_dispersion": _auc(ky, -kd),
+            "ai_groups_median": float(np.median(kc[ky == 1])) if (ky == 1).any() else float("nan"),
+            "human_groups_median": float(np.median(kc[ky == 0])) if (ky == 0).any() else float("nan"),
+            "ai_dispersion_median": float(np.median(kd[ky == 1])) if (ky == 1).any() else float("nan"),
+            "human_dispersion_median": float(np.median(kd[ky == 0])) if (ky == 0).any() else float("nan"),
+        }
     # final fit on every group
     hum_p = np.array([s["p_ai"] for g in groups if g["y"] == 0 for s in g["songs"]])
     song_fpr = max(float((hum_p >= thr).mean()), 1.0 / (len(hum_p) + 1))
+    ai_p = np.array([s["p_ai"] for g in groups if g["y"] == 1 for s in g["songs"]])
     cm = fit_catalog_model(
-        [(g["y"], log_odds([s["p_ai"] for s in g["songs"]])) for g in groups], song_fpr=song_fpr, seed=args.seed,
+        [(g["y"], log_odds([s["p_ai"] for s in g["songs"]])) for g in groups], song_fpr=song_fpr,
+        song_tpr=float((ai_p >= thr).mean()), flag_log_odds=flag, seed=args.seed,
         fitted_on=(
             f"{len(groups)} groups ({int(ys.sum())} AI, {int(len(ys) - ys.sum())} human; {info['scored']} songs) of the sources "
             "collection and the held-out test split of the training material, scored by aiaudio-default@0.1.0; "
@@ -435,11 +528,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
         ),
     )
     out["shipped"] = cm.to_dict()
+    hi_u = cm.flag_log_odds + 1.0  # a song just past the threshold (p_ai ~ 0.994)
     out["group_probability_by_n"] = {
-        str(n): {"ai_level_mu": cm.mu_ai, "p_at_ai_mean": combine([cm.mu_ai] * n, cm).p_ai,
-                 "p_at_human_mean": combine([cm.mu_human] * n, cm).p_ai,
-                 "p_at_mean_plus_1": combine([cm.midpoint + 1.0] * n, cm).p_ai}
-        for n in (1, 3, 10, 30, 100)
+        str(n): {
+            "all_flagged": combine([hi_u] * n, cm).p_ai,
+            "one_flagged": combine([hi_u] + [cm.mu_human] * (n - 1), cm).p_ai,
+            "none_flagged_at_mu_ai": combine([cm.mu_ai] * n, cm).p_ai,
+        }
+        for n in (1, 3, 10, 30)
     }
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     if args.write_model:
@@ -457,7 +553,8 @@ def _f(x: float, pct: bool = False) -> str:
 def markdown(out: dict) -> str:
     """The model card tables from the fit results."""
     L = [
-        f"Held-out groups ({out['folds']}-fold cross-validation over groups), threshold {out['threshold']:.4f}:",
+        f"Held-out groups ({out['folds']}-fold cross-validation over groups; collection: {out.get('collection', 'all')}), "
+        f"threshold {out['threshold']:.4f}:",
         "",
         "| level | items | AI / human | songs per group | ROC-AUC | FPR at threshold | TPR at threshold |",
         "|---|---|---|---|---|---|---|",
@@ -483,10 +580,18 @@ def markdown(out: dict) -> str:
           f"among groups with combined p_ai in 0.05-0.95: {_f(c['auc_embedding_consistency_among_unsure'])}",
           f"- median consistency: AI groups {_f(c['ai_groups_median'])}, human groups {_f(c['human_groups_median'])}, "
           f"human artists ({c['human_artists']}) {_f(c['human_artists_median'])}; AI groups vs human artists ROC-AUC {_f(c.get('auc_ai_groups_vs_human_artists', float('nan')))}"]
+    k = out.get("cue_consistency")
+    if k:
+        L += [f"- cues (21 cues of a 15 s excerpt, 5 songs per group): groups {k['groups']} ({k['ai']} AI, {k['human']} human); "
+              f"ROC-AUC of cue consistency {_f(k['auc_cue_consistency'])}, of a low cue dispersion {_f(k['auc_low_cue_dispersion'])}; "
+              f"median consistency AI {_f(k['ai_groups_median'])} vs human {_f(k['human_groups_median'])}, "
+              f"median dispersion AI {_f(k['ai_dispersion_median'])} vs human {_f(k['human_dispersion_median'])}"]
     L += ["", "Shipped combination: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in out["shipped"].items() if k != "fitted_on")]
-    L += ["", "p_ai of a catalogue whose songs all sit at the same log-odds, by n:", "", "| n | at mu_ai | at mu_human | at midpoint + 1 |", "|---|---|---|---|"]
+    L += ["", "Catalogue p_ai of the shipped combination for n songs (a flagged song: p_ai ~0.994, just past the threshold; "
+          "the others at the human level mu_human):", "",
+          "| n | every song flagged | one song flagged | no song flagged, all at mu_ai |", "|---|---|---|---|"]
     for n, d in out["group_probability_by_n"].items():
-        L.append(f"| {n} | {_f(d['p_at_ai_mean'])} | {_f(d['p_at_human_mean'])} | {_f(d['p_at_mean_plus_1'])} |")
+        L.append(f"| {n} | {_f(d['all_flagged'])} | {_f(d['one_flagged'])} | {_f(d['none_flagged_at_mu_ai'])} |")
     return "\n".join(L)
 
 

@@ -316,3 +316,15 @@ def test_segment_embeddings_match_segment_logits(detector) -> None:
     logits, feats = detector.segment_embeddings(segs, batch_size=2)
     assert feats.shape[0] == 3 and feats.ndim == 2 and feats.shape[1] > 1
     np.testing.assert_allclose(logits, detector.segment_logits(segs), atol=1e-4)
+
+
+def test_count_of_flagged_songs_carries_evidence_when_the_mean_does_not() -> None:
+    # a song model whose mean scores do not separate catalogues, but whose threshold does
+    cm = CatalogModel(mu_ai=0.5, mu_human=0.5, count_weight=1.0, song_fpr=0.002, song_tpr=0.2, flag_log_odds=4.0)
+    p_all = [combine([5.0] * n, cm).p_ai for n in (1, 3, 10, 30)]
+    assert all(b > a for a, b in zip(p_all, p_all[1:])) and p_all[-1] > 0.98
+    assert p_all[-1] - p_all[-2] < p_all[1] - p_all[0]  # correlated songs: it levels off
+    assert combine([0.0] * 30, cm).p_ai < 0.5  # thirty unflagged songs: evidence for human
+    one = combine([5.0] + [0.0] * 23, cm)
+    assert one.p_ai < p_all[1]
+    assert one.contributions[0] > 0 > one.contributions[1]
