@@ -33,7 +33,9 @@ with the model (``catalog.json`` in the model directory); see the model card.
 Uncertainty
     ``p_low``-``p_high`` is the 90% interval of ``p_ai`` over the sampling of the
     catalogue's songs: ``m +- 1.645 s / sqrt(n)``, with ``s`` the catalogue's spread of song
-    log-odds shrunk towards ``sqrt(var_within)`` (a few songs cannot show their spread).
+    log-odds shrunk towards ``sqrt(var_within)`` (a few songs cannot show their spread), and
+    ``k +- 1.645 sqrt(n q (1 - q))`` with ``q = (k + 1/2) / (n + 1)``, both moved the same way.
+    It does not include the uncertainty of the fitted parameters.
 
 Verdict tiers (:data:`GROUP_VERDICTS`)
     ``"Likely AI"``: ``p_ai`` at or above the song model's threshold **and** at least half
@@ -214,7 +216,7 @@ def _discount(n: int, cm: CatalogModel) -> float:
     return 1.0 / (1.0 + max(n, 1) * cm.var_between / cm.var_within)
 
 
-def _count_llr(k: int, n: int, cm: CatalogModel) -> float:
+def _count_llr(k: float, n: int, cm: CatalogModel) -> float:
     """Binomial log-likelihood ratio (AI vs human catalogue) of ``k`` flagged songs of ``n``."""
     eps = 1e-4
     tpr = min(max(cm.song_tpr, eps), 1 - eps)
@@ -224,7 +226,7 @@ def _count_llr(k: int, n: int, cm: CatalogModel) -> float:
     return k * math.log(tpr / fpr) + (n - k) * math.log((1 - tpr) / (1 - fpr))
 
 
-def _score(m: float, n: int, cm: CatalogModel, k: int = 0) -> float:
+def _score(m: float, n: int, cm: CatalogModel, k: float = 0) -> float:
     count = cm.count_weight * _discount(n, cm) * _count_llr(k, n, cm) if cm.count_weight else 0.0
     return _slope(n, cm) * (m - cm.midpoint) + count + cm.offset
 
@@ -258,7 +260,10 @@ def combine(u: Sequence[float] | np.ndarray, cm: CatalogModel, n_flagged: int | 
     s2 = (prior * cm.var_within + float(((x - m) ** 2).sum())) / (prior + n - 1) if n > 1 else cm.var_within
     se = math.sqrt(s2 / n)
     g = _score(m, n, cm, k)
-    lo, hi = _score(m - _Z90 * se, n, cm, k), _score(m + _Z90 * se, n, cm, k)
+    q = (k + 0.5) / (n + 1.0)  # shrunk share of flagged songs
+    se_k = math.sqrt(n * q * (1.0 - q))
+    k_lo, k_hi = max(0.0, k - _Z90 * se_k), min(float(n), k + _Z90 * se_k)
+    lo, hi = _score(m - _Z90 * se, n, cm, k_lo), _score(m + _Z90 * se, n, cm, k_hi)
     slope = _slope(n, cm)
     # a song's share: its part of the mean term, plus its part of the count term
     cw = cm.count_weight * _discount(n, cm)

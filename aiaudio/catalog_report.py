@@ -3,7 +3,8 @@
 Inline CSS, JavaScript and SVG only: the page opens from a folder with no server and no
 network. Groups are rows of a table sortable by any column (click its header); a click on a
 group opens its songs, each with its timeline (one bar per segment, coloured by its p_ai) and
-the time ranges at or above the threshold, and the verdict's one-sentence reason.
+the time ranges at or above the threshold, and the verdict's one-sentence reason. Opened as
+``report.html#open-all`` (or ``#open-3``: the first three groups) it starts with groups open.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ _JS = """
     });
     bodies.forEach(function(b){table.appendChild(b);});
   }
+  // #open-all or #open-N (the first N groups) in the address opens groups on load
+  var m=/^#open-(all|\d+)$/.exec(location.hash);
+  if(m){var bs=table.querySelectorAll('tbody');var k=m[1]==='all'?bs.length:parseInt(m[1],10);
+    for(var i=0;i<Math.min(k,bs.length);i++){bs[i].classList.add('open');}}
   var open=document.getElementById('expand-all');
   if(open){open.addEventListener('click',function(){
     var bs=table.querySelectorAll('tbody'), any=table.querySelector('tbody:not(.open)');

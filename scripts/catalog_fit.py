@@ -454,7 +454,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         pp = np.array([h["p"] for h in hs])
         pr = np.array([h["verdict"] == "Likely AI" for h in hs])
         ng = len({h["name"] for h in hs})
-        add_row(f"group, {n} songs drawn", yy, pp, pr, ng, f"{n} (groups with >= {n}; {n_draws} draws each)")
+        add_row(f"group, {n} song{'s' if n > 1 else ''} drawn", yy, pp, pr, ng, f"{n} (groups with >= {n}; up to {n_draws} draws each)")
+        rows[-1]["ai"] = len({h["name"] for h in hs if h["y"] == 1})
+        rows[-1]["human"] = ng - rows[-1]["ai"]
         rows[-1]["mean_p_ai_groups"] = float(pp[yy == 1].mean()) if (yy == 1).any() else float("nan")
         rows[-1]["mean_p_human_groups"] = float(pp[yy == 0].mean()) if (yy == 0).any() else float("nan")
         rows[-1]["mean_interval_width"] = float(np.mean([h["hi"] - h["lo"] for h in hs]))
