@@ -63,7 +63,7 @@ table.songs td{padding:3px 6px;border-top:1px solid #e6e9ee}
 footer{margin-top:18px;color:#8a94a1;font-size:12px}
 """
 
-_JS = """
+_JS = r"""
 (function(){
   var table=document.querySelector('table.groups');
   table.addEventListener('click',function(ev){

@@ -672,7 +672,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--html", metavar="HTML", help="also write a self-contained HTML report (sortable, expandable groups)")
     p.add_argument("--title", help="title of the HTML report")
-    p.add_argument("--songs", metavar="SONGS", help="per-song rows (JSON lines; default: OUT with .songs.jsonl)")
+    p.add_argument(
+        "--songs", metavar="SONGS",
+        help="per-song rows (JSON lines; default: OUT with .songs.jsonl, or catalog.songs.jsonl without -o)",
+    )
     p.add_argument("--resume", action="store_true", help="keep the songs already in SONGS and score only the others")
     p.add_argument("-m", "--model", metavar="DIR", help="model directory (default: the shipped default model)")
     p.add_argument("-j", "--jobs", type=int, metavar="N", help="decode worker processes (as for score)")
