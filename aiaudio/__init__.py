@@ -5,7 +5,14 @@
 >>> s.p_ai, s.label, s.segments[:2]        # doctest: +SKIP
 
 The public API is what this module exports; everything else is an implementation detail.
+
+``aiaudio.explain`` is the function (:func:`aiaudio.detector.explain`); the module of the same
+name is imported with ``from aiaudio.explain import Explanation`` (or
+``importlib.import_module("aiaudio.explain")``) and never replaces the function here.
 """
+
+import sys as _sys
+import types as _types
 
 from ._version import __version__
 from .audio import audio_info, load_audio, stream_audio
@@ -32,6 +39,25 @@ __all__ = [
     "ModelLoadError",
     "MissingDependencyError",
 ]
+
+
+class _Package(_types.ModuleType):
+    """The ``aiaudio`` package object: keeps the public function ``aiaudio.explain``.
+
+    Importing a submodule sets it as an attribute of its package, so the first import of
+    :mod:`aiaudio.explain` (done lazily by the first explanation) would replace the function
+    ``aiaudio.explain`` with the module and the second call would fail. The submodule stays
+    in ``sys.modules``; only that one assignment is refused. (Importing the submodule here,
+    eagerly, would keep the function too but add scipy's import to ``import aiaudio``.)
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "explain" and isinstance(value, _types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):

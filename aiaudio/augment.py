@@ -450,6 +450,16 @@ def compress(
 # --------------------------------------------------------------------------- pitch and tempo
 
 
+def _librosa():
+    """librosa, imported on first use; it is in the ``train`` extra, not a runtime dependency."""
+    from .errors import require_extra
+
+    require_extra(("librosa",), "train", "pitch shifting and time stretching (aiaudio.augment)")
+    import librosa
+
+    return librosa
+
+
 def pitch_shift(y: np.ndarray, sr: int, semitones: float) -> np.ndarray:
     """Shift pitch by ``semitones`` (12 per octave), keeping duration.
 
@@ -470,7 +480,7 @@ def pitch_shift(y: np.ndarray, sr: int, semitones: float) -> np.ndarray:
     np.ndarray
         ``float32``, same shape.
     """
-    import librosa
+    librosa = _librosa()
 
     y = np.asarray(y, dtype=np.float32)
     if semitones == 0:
@@ -496,7 +506,7 @@ def time_stretch(y: np.ndarray, sr: int, rate: float) -> np.ndarray:
     np.ndarray
         ``float32``, ``(channels, round(samples / rate))``.
     """
-    import librosa
+    librosa = _librosa()
 
     y = np.asarray(y, dtype=np.float32)
     if rate <= 0:

@@ -6,7 +6,9 @@
 
 Exit status: 0 when the run finished (also when some files gave error rows),
 1 when the model could not be loaded or the output not written, 2 for usage
-errors and when no input was found, 130 after Ctrl-C (143 after SIGTERM): ``score`` then
+errors, when no input was found, when ``explain`` cannot read its file or ``report`` is
+not given a score output, and when an optional extra is missing (the message gives the
+``pip install`` command), 130 after Ctrl-C (143 after SIGTERM): ``score`` then
 leaves the finished rows in ``OUT.partial`` for ``--resume``.
 """
 
@@ -25,7 +27,7 @@ from typing import IO, Any, Iterable, Iterator, Sequence
 
 from ._version import __version__
 from .audio import AUDIO_EXTENSIONS
-from .errors import AiaudioError, ModelLoadError
+from .errors import AiaudioError, AudioLoadError, MissingDependencyError, ModelLoadError, require_extra
 
 SCORE_COLUMNS = ["path", "p_ai", "label", "verdict", "confidence", "duration_s", "error", "flags", "model_version"]
 
@@ -464,6 +466,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
     try:
         train(cfg, progress=not args.no_progress and sys.stderr.isatty())
+    except MissingDependencyError as e:  # the train extra is not installed
+        print(f"aiaudio train: {e}", file=sys.stderr)
+        return 2
     except (ValueError, AiaudioError) as e:
         print(f"aiaudio train: {e}", file=sys.stderr)
         return 1
@@ -488,6 +493,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             num_workers=args.workers,
             progress=not args.no_progress and sys.stderr.isatty(),
         )
+    except MissingDependencyError as e:  # the train extra is not installed
+        print(f"aiaudio evaluate: {e}", file=sys.stderr)
+        return 2
     except (ValueError, AiaudioError) as e:
         print(f"aiaudio evaluate: {e}", file=sys.stderr)
         return 1
@@ -508,38 +516,202 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain_one(det, path: str, js_path: str | None, png_path: str | None, want_json: bool, opts: dict[str, Any]) -> tuple[str, int, str, str | None, str]:
+    """Explain one file of a batch: ``(path, status, headline, JSON text or None, message)``; writes its outputs."""
+    from .detector import UntrainedModelWarning
+    from .errors import AudioLoadError
+    from .explain import explain
+    from .pipeline import _StderrCapture
+
+    if not os.path.exists(path):
+        return path, 2, "", None, f"no such file: {path}"
+    cap = _StderrCapture()  # decoder messages stay off the terminal, as with one file
+    try:
+        cap.resume()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UntrainedModelWarning)
+                ex = explain(det, path, **opts)
+        finally:
+            cap.pause()
+        log = cap.take()
+    except AudioLoadError as e:
+        return path, 2, "", None, str(e)
+    except AiaudioError as e:
+        return path, 1, "", None, str(e)
+    finally:
+        cap.close()
+    if log and "decoder_messages" not in ex.flags:
+        ex.flags.append("decoder_messages")
+    try:
+        if js_path:
+            ex.to_json(js_path)
+        if png_path:
+            ex.plot(png_path)
+    except (OSError, MissingDependencyError) as e:
+        return path, 1, "", None, f"cannot write output: {e}"
+    return path, 0, ex.headline, ex.to_json(indent=None) if want_json else None, ""
+
+
+_BATCH: dict[str, Any] = {}
+
+
+def _explain_worker_init(model: str | None, opts: dict[str, Any]) -> None:
+    import torch
+
+    from .detector import UntrainedModelWarning, load_detector
+
+    torch.set_num_threads(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UntrainedModelWarning)
+        _BATCH.update(det=load_detector(model), opts=opts)
+
+
+def _explain_worker(task: tuple[str, str | None, str | None, bool]) -> tuple[str, int, str, str | None, str]:
+    return _explain_one(_BATCH["det"], *task, _BATCH["opts"])
+
+
+def _explain_batch(args: argparse.Namespace) -> int:
+    """``aiaudio explain FILE... --out-dir DIR`` (a JSON and a PNG per file) and/or ``--json -`` (JSON lines)."""
+    from .report import plot_names
+
+    files = list(args.file)
+    json_lines = args.json == "-"
+    if args.plot or (args.json and not json_lines):
+        print("aiaudio explain: with several files, use --out-dir DIR (a JSON and a PNG per file) or --json - (JSON lines)", file=sys.stderr)
+        return 2
+    if not args.out_dir and not json_lines:
+        print("aiaudio explain: with several files, say where the explanations go: --out-dir DIR or --json -", file=sys.stderr)
+        return 2
+    if args.out_dir:
+        try:
+            require_extra(("matplotlib",), "plot", "aiaudio explain --out-dir")
+        except MissingDependencyError as e:
+            print(f"aiaudio explain: {e}", file=sys.stderr)
+            return 2
+    det = _load_detector(args, "explain", "the scores and their explanations are")
+    if det is None:
+        return 1
+    out = Path(args.out_dir) if args.out_dir else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    opts = dict(
+        interventions=not args.no_interventions,
+        saliency=not args.no_saliency,
+        intervention_s=None if args.intervention_s <= 0 else args.intervention_s,
+        max_occlusion_passes=args.max_occlusion_passes,
+    )
+    names = plot_names(files, ext="")  # the report's plot names: `report --plots DIR` finds the PNGs
+    tasks = [
+        (f, str(out / f"{n}.json") if out else None, str(out / f"{n}.png") if out else None, json_lines)
+        for f, n in zip(files, names)
+    ]
+    jobs = args.jobs if args.jobs is not None else min(len(files), max(1, (os.cpu_count() or 1) // 2))
+    bar = None
+    if not args.no_progress and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc="explaining", unit="file", file=sys.stderr, dynamic_ncols=True)
+    pool = None
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_explain_worker_init, initargs=(args.model, opts))
+        results: Iterable[tuple[str, int, str, str | None, str]] = pool.map(_explain_worker, tasks)
+    else:
+        results = (_explain_one(det, *t, opts) for t in tasks)
+    rc = n_ok = 0
+    try:
+        for path, code, head, js, msg in results:
+            if code:
+                print(f"aiaudio explain: {msg}", file=sys.stderr)
+                rc = max(rc, code)
+            else:
+                n_ok += 1
+                if js is not None:
+                    sys.stdout.write(js + "\n")
+                    sys.stdout.flush()
+                print(f"{path}: {head}", file=sys.stderr if json_lines else sys.stdout)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if pool is not None:
+            pool.shutdown()
+    if out is not None:
+        print(f"aiaudio explain: wrote the JSON and PNG of {n_ok} of {len(tasks)} files to {out}", file=sys.stderr)
+    return rc
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from .detector import UntrainedModelWarning
     from .explain import explain
+    from .pipeline import _StderrCapture
 
+    if len(args.file) > 1 or args.out_dir:
+        return _explain_batch(args)
+    args.file = args.file[0]
+    json_to_stdout = args.json == "-"
     if not os.path.exists(args.file):
         print(f"aiaudio explain: no such file: {args.file}", file=sys.stderr)
         return 2
+    if args.plot:
+        try:  # before the minutes of analysis, not after
+            require_extra(("matplotlib",), "plot", "aiaudio explain --plot")
+        except MissingDependencyError as e:
+            print(f"aiaudio explain: {e}", file=sys.stderr)
+            return 2
     det = _load_detector(args, "explain", "the score and its explanation are")
     if det is None:
         return 1
+    # what the decoding libraries print on file descriptor 2 is kept off the terminal, as `score` does
+    cap = _StderrCapture()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UntrainedModelWarning)
-            ex = explain(
-                det,
-                args.file,
-                interventions=not args.no_interventions,
-                saliency=not args.no_saliency,
-                intervention_s=None if args.intervention_s <= 0 else args.intervention_s,
-                max_occlusion_passes=args.max_occlusion_passes,
-            )
+        cap.resume()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UntrainedModelWarning)
+                ex = explain(
+                    det,
+                    args.file,
+                    interventions=not args.no_interventions,
+                    saliency=not args.no_saliency,
+                    intervention_s=None if args.intervention_s <= 0 else args.intervention_s,
+                    max_occlusion_passes=args.max_occlusion_passes,
+                )
+        finally:
+            cap.pause()
+        decoder_log = cap.take()
+    except AudioLoadError as e:  # a bad input file, as `score` reports it
+        print(f"aiaudio explain: {e}", file=sys.stderr)
+        return 2
     except AiaudioError as e:
         print(f"aiaudio explain: {e}", file=sys.stderr)
         return 1
-    print(ex.summary)
+    finally:
+        cap.close()
+    if decoder_log:
+        if "decoder_messages" not in ex.flags:
+            ex.flags.append("decoder_messages")
+        first = decoder_log.splitlines()[0]
+        print(f"aiaudio explain: the decoder reported problems reading {args.file} (flag decoder_messages): {first}", file=sys.stderr)
+    # with --json -, standard output holds the JSON and nothing else
+    print(ex.summary, file=sys.stderr if json_to_stdout else sys.stdout)
     try:
-        if args.json:
-            ex.to_json(args.json)
-            print(f"aiaudio explain: wrote {args.json}", file=sys.stderr)
         if args.plot:
             ex.plot(args.plot)
             print(f"aiaudio explain: wrote {args.plot}", file=sys.stderr)
+        if json_to_stdout:
+            sys.stdout.write(ex.to_json() + "\n")
+            sys.stdout.flush()
+        elif args.json:
+            ex.to_json(args.json)
+            print(f"aiaudio explain: wrote {args.json}", file=sys.stderr)
+    except MissingDependencyError as e:  # matplotlib installed but not importable
+        print(f"aiaudio explain: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"aiaudio explain: cannot write output: {e}", file=sys.stderr)
         return 1
@@ -547,7 +719,20 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision_points(model: str | None) -> tuple[float, tuple[float, float]] | None:
+    """Threshold and uncertain band of ``model`` (or the default) from its config; None when it cannot be read."""
+    from .detector import default_model_dir
+    from .model import load_config
+
+    try:
+        c = load_config(model if model is not None else default_model_dir())
+    except (AiaudioError, OSError):
+        return None
+    return c.threshold, (c.uncertain_low, c.uncertain_high)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    from .errors import ScoresFormatError
     from .report import write_report
 
     if not os.path.isfile(args.scores):
@@ -555,6 +740,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     make_plot = None
     if args.make_plots:
+        try:
+            require_extra(("matplotlib",), "plot", "aiaudio report --make-plots")
+        except MissingDependencyError as e:
+            print(f"aiaudio report: {e}", file=sys.stderr)
+            return 2
         from .detector import UntrainedModelWarning
         from .explain import explain
 
@@ -570,9 +760,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         make_plot = _make_plot
 
     errors: list[tuple[str, str]] = []
+    decision = _decision_points(args.model)
     try:
-        out = write_report(args.scores, args.output, plots_dir=args.plots, make_plots=make_plot, title=args.title, errors=errors)
-    except (OSError, ValueError, UnicodeDecodeError) as e:
+        out = write_report(
+            args.scores, args.output, plots_dir=args.plots, make_plots=make_plot, title=args.title, errors=errors,
+            threshold=decision[0] if decision else None, uncertain=decision[1] if decision else None,
+            progress=sys.stderr.isatty(),
+        )
+    except (ScoresFormatError, MissingDependencyError) as e:  # not a score output; no matplotlib
+        print(f"aiaudio report: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
         print(f"aiaudio report: {e}", file=sys.stderr)
         return 1
     for path, msg in errors:
@@ -697,18 +895,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, calibrate and save a model; resumes from OUT/checkpoints if interrupted.",
     )
     p.add_argument("--data", action="append", default=[], metavar="SPEC", help="folder with ai/ and human/, CSV manifest, or SONICS/FakeMusicCaps root (repeatable)")
-    p.add_argument("--out", metavar="DIR", help="output model directory")
+    p.add_argument("--out", metavar="DIR", help="output model directory (default models/new, or the --config file's)")
     p.add_argument("--config", metavar="JSON", help="training config file (flags override it)")
     p.add_argument("--holdout", action="append", default=[], metavar="GENERATOR", help="leave this generator out of training (repeatable)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--segments-per-item", type=int)
-    p.add_argument("--workers", type=int, help="data-loading worker processes")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--epochs", type=int, metavar="N", help="training epochs (default 20, or the --config file's)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="segments per training batch (default 32, or the --config file's)")
+    p.add_argument("--lr", type=float, metavar="LR", help="AdamW learning rate, with cosine decay (default 1e-3, or the --config file's)")
+    p.add_argument("--seed", type=int, metavar="N", help="seeds the splits, the initial weights and every epoch's sampling (default 0, or the --config file's)")
+    p.add_argument("--segments-per-item", type=int, metavar="N", help="random segments drawn from each song per epoch (default 8, or the --config file's)")
+    p.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes (default: from the CPU count; 0: load in the main process)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto: cuda when available)")
     p.add_argument("--no-augment", action="store_true", help="train without augmentation (for ablations)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -716,14 +914,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate a model: metrics JSON, tables and plots",
         description="Score a dataset with a model and write metrics.json, report.md and plots to OUT.",
     )
-    p.add_argument("--model", required=True, metavar="DIR")
-    p.add_argument("--data", action="append", required=True, metavar="SPEC")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--model", required=True, metavar="DIR", help="model directory to evaluate")
+    p.add_argument(
+        "--data", action="append", required=True, metavar="SPEC",
+        help="folder with ai/ and human/, CSV manifest (e.g. MODEL/splits/test.csv), or SONICS/FakeMusicCaps root (repeatable)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="where metrics.json, report.md, scores.csv and the plots go")
     p.add_argument("--conditions", nargs="*", metavar="NAME", help="robustness conditions (see aiaudio.augment.ROBUSTNESS_TRANSFORMS)")
     p.add_argument("--robustness", action="store_true", help="run every robustness condition")
-    p.add_argument("--max-segments", type=int, default=8, help="segments per song, evenly spread (0: all)")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--max-segments", type=int, default=8, metavar="N", help="segments per song, evenly spread (0: all; default 8)")
+    p.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes (default: from the CPU count; 0: load in the main process)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -734,7 +935,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--human", action="append", required=True, metavar="DIR", help="folder of human-made tracks (repeatable)")
     p.add_argument("--out", required=True, metavar="DIR", help="where the recalibrated model goes")
     p.add_argument("--model", metavar="DIR", help="model to start from (default: the shipped model)")
-    p.add_argument("--target-fpr", type=float, default=0.01)
+    p.add_argument(
+        "--target-fpr", type=float, default=0.01, metavar="F",
+        help="largest share of your human tracks the new threshold may flag as AI (default 0.01)",
+    )
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser(
@@ -746,9 +950,18 @@ def build_parser() -> argparse.ArgumentParser:
             "spectrogram, the upsampler-peak residual spectrum, and a plain-language summary (printed)."
         ),
     )
-    p.add_argument("file", metavar="FILE", help="audio file")
-    p.add_argument("--plot", metavar="PNG", help="write a one-page plot here")
-    p.add_argument("--json", metavar="JSON", help="write the full explanation here")
+    p.add_argument("file", nargs="+", metavar="FILE", help="audio file(s); several need --out-dir or --json -")
+    p.add_argument(
+        "--out-dir", metavar="DIR",
+        help="write <name>.json and <name>.png per file here (names as `report` links them: <stem>, or <stem>-<hash> for a shared stem)",
+    )
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="with several files: worker processes (default: half the CPU cores)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    p.add_argument("--plot", metavar="PNG", help='write a one-page plot here (needs pip install "aiaudio[plot]")')
+    p.add_argument(
+        "--json", metavar="JSON",
+        help="write the full explanation here ('-': to standard output, the summary then goes to standard error)",
+    )
     p.add_argument("-m", "--model", metavar="DIR", help="model directory (default: the shipped default model)")
     p.add_argument("--intervention-s", type=float, default=30.0, metavar="S", help="excerpt length for the cue interventions (0: whole track; default 30)")
     p.add_argument("--max-occlusion-passes", type=int, default=192, metavar="N", help="CNN passes for the occlusion map (default 192)")
@@ -767,8 +980,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("scores", metavar="SCORES", help="CSV (or JSON lines) written by `aiaudio score`")
     p.add_argument("-o", "--output", required=True, metavar="HTML", help="the page to write")
     p.add_argument("--plots", metavar="DIR", help="folder of explanation plots named <stem>.png to link")
-    p.add_argument("--make-plots", action="store_true", help="run `explain` on each scored file whose plot is missing (slow)")
-    p.add_argument("-m", "--model", metavar="DIR", help="model for --make-plots (default: the shipped model)")
+    p.add_argument(
+        "--make-plots", action="store_true",
+        help='run `explain` on each scored file whose plot is missing (slow; needs pip install "aiaudio[plot]")',
+    )
+    p.add_argument("-m", "--model", metavar="DIR", help="model for --make-plots, and whose threshold the page shows (default: the shipped model)")
     p.add_argument("--title", help="page title")
     p.set_defaults(func=cmd_report)
 

@@ -5,7 +5,19 @@ Every error message names the thing that failed and says what to do about it.
 
 from __future__ import annotations
 
-__all__ = ["AiaudioError", "AudioLoadError", "ClipTooShortError", "MissingDependencyError", "ModelLoadError"]
+import importlib.util
+from typing import Sequence
+
+__all__ = [
+    "AiaudioError",
+    "AudioLoadError",
+    "ClipTooShortError",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "ResumeError",
+    "ScoresFormatError",
+    "require_extra",
+]
 
 
 class AiaudioError(Exception):
@@ -47,3 +59,53 @@ class MissingDependencyError(AiaudioError, ImportError):
     The message names the missing packages and the ``pip install`` command (the
     package's optional extra) that adds them.
     """
+
+
+class ResumeError(AiaudioError, ValueError):
+    """An unfinished output cannot be continued (e.g. its columns differ from this run's).
+
+    Raised by :class:`aiaudio.pipeline.ResumableOutput` (``aiaudio score --resume``).
+    """
+
+
+class ScoresFormatError(AiaudioError, ValueError):
+    """A file given as ``aiaudio score`` output is not one (binary, other columns, bad JSON).
+
+    Raised by :func:`aiaudio.report.read_scores`.
+    """
+
+
+def require_extra(modules: Sequence[str], extra: str, what: str) -> None:
+    """Raise :class:`MissingDependencyError` when any of ``modules`` is not installed.
+
+    Parameters
+    ----------
+    modules : sequence of str
+        Top-level module names (``"librosa"``, ``"sklearn"``), looked up without importing them.
+    extra : str
+        The optional extra of aiaudio that installs them (``"train"``, ``"plot"``).
+    what : str
+        The feature that needs them, for the message (``"aiaudio train"``).
+
+    Raises
+    ------
+    MissingDependencyError
+        Naming the missing modules and the command ``pip install "aiaudio[<extra>]"``.
+    """
+    missing = []
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):  # a broken or half-removed installation
+            missing.append(name)
+    if missing:
+        names = [_PIP_NAMES.get(m, m) for m in missing]
+        raise MissingDependencyError(
+            f"{what} needs {', '.join(names)}, which {'is' if len(names) == 1 else 'are'} not installed: "
+            f'pip install "aiaudio[{extra}]"'
+        )
+
+
+#: Distribution names of modules whose import name differs.
+_PIP_NAMES = {"sklearn": "scikit-learn"}

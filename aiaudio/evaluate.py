@@ -19,6 +19,7 @@ calibration error (ECE, 10 equal-width bins); the share of songs labelled uncert
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -173,6 +174,19 @@ def _plots(out: Path, labels: np.ndarray, p: np.ndarray, threshold: float, title
     return made
 
 
+def _write_scores(path: Path, items: Sequence[Any], conditions: Sequence[str], p_by_cond: dict[str, np.ndarray]) -> None:
+    """``scores.csv``: one row per item (path, label, generator, source, ``p_ai_<condition>``...).
+
+    Written with :mod:`csv` (fields with commas, quotes or newlines are quoted), UTF-8; a
+    file name that is not valid UTF-8 is written as its original bytes (``surrogateescape``).
+    """
+    with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["path", "label", "generator", "source", *(f"p_ai_{c}" for c in conditions)])
+        for i, it in enumerate(items):
+            w.writerow([it.path, it.label, it.generator, it.source, *(_fmt_p(float(p_by_cond[c][i])) for c in conditions)])
+
+
 def evaluate(
     model_dir: str | os.PathLike[str],
     data: Sequence[str],
@@ -202,17 +216,28 @@ def evaluate(
     -------
     dict
         The content of ``metrics.json``.
+
+    Raises
+    ------
+    MissingDependencyError
+        When the ``train`` extra is not installed (``pip install "aiaudio[train]"``): the
+        metrics need scikit-learn, the plots matplotlib, the pitch and tempo conditions librosa.
     """
     import torch
 
     from .augment import ROBUSTNESS_TRANSFORMS
     from .data import load_items
+    from .errors import require_extra
     from .model import load_model
     from .train import song_logits
 
     unknown = [c for c in conditions if c not in ROBUSTNESS_TRANSFORMS]
     if unknown:
         raise ValueError(f"unknown conditions {unknown}; known: {sorted(ROBUSTNESS_TRANSFORMS)}")
+    needs = ["sklearn", "matplotlib"]
+    if any(c.startswith(("pitch_", "tempo_")) for c in conditions):  # aiaudio.augment's phase vocoder
+        needs.append("librosa")
+    require_extra(needs, "train", "evaluation")  # checked before any song is scored
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(model_dir)
@@ -284,10 +309,7 @@ def evaluate(
         "plots": plots,
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    with (out / "scores.csv").open("w") as fh:
-        fh.write("path,label,generator,source," + ",".join(f"p_ai_{c}" for c in conditions) + "\n")
-        for i, it in enumerate(items):
-            fh.write(",".join([f'"{it.path}"', str(it.label), it.generator, it.source] + [_fmt_p(float(p_by_cond[c][i])) for c in conditions]) + "\n")
+    _write_scores(out / "scores.csv", items, conditions, p_by_cond)
     report = [
         f"# Evaluation of {metrics['model_version']}",
         "",

@@ -66,21 +66,36 @@ Cue evidence and measured effects
     Spectral flatness (the texture of the music itself) and clipping (restoring
     clipped peaks would invent audio) have no clean intervention: not measured.
 
-Time-frequency evidence (occlusion)
+Time-frequency evidence (occlusion), compared with human music and checked on the audio
     Which bands and moments drove the CNN: for a set of segments spread over the
     track, each frequency band x time block patch of the model's own input (the
-    front end's normalised log spectrogram) is replaced by the neutral value 0, the
-    spectrogram's mean after the front end's mean normalisation (a flat,
-    structureless patch), and the CNN is run again; the map holds ``logit(original) -
-    logit(patch flattened)``: > 0 where the patch's content pushed the segment toward
-    "AI", < 0 where it pushed toward "human". Why occlusion: it is model-agnostic and
-    faithful (it *is* the change of the actual decision when the evidence is removed);
-    it is cheap for this small CNN (one forward pass per patch, a bounded number of
-    passes: ``max_occlusion_passes``); and it needs no gradient baseline. Integrated
-    gradients would need a baseline spectrogram, and for a mean-normalised log spectrum
-    none is neutral (silence is -100 dB after the floor, zero is "every bin at the mean
-    level"); its attributions also depend on the path through the CNN's ReLUs and max
-    pools, which makes them harder to read as "what happens if this is removed".
+    front end's normalised log spectrogram) is replaced by a baseline that keeps the
+    band's usual level, and the CNN is run again; the map holds ``logit(original) -
+    logit(patch replaced)``: > 0 where the patch's content pushed the segment toward
+    "AI", < 0 where it pushed toward "human". The baseline is the **human reference
+    spectrum** (the mean over human reference tracks of the normalised log spectrum,
+    per bin, constant in time; :class:`SaliencyReference`). Setting a patch to 0, the
+    spectrogram's mean, would cut the bass band by ~30 dB or lift the top band by as
+    much: the map would show the effect of that distortion on every track alike.
+
+    The same attribution, run on the human reference tracks, gives each band's usual
+    importance (its 5th, 50th and 95th percentiles): a band is a *candidate* only when
+    this track's importance lies outside that range (above the 95th percentile: toward
+    "AI"; below the 5th: toward "human") by at least :data:`SMALL_SALIENCY` from the
+    median. Each candidate is then **checked on the audio**: the band is filtered out of
+    the excerpt (:func:`filter_band`: elliptic high-pass, low-pass or band-stop) and the
+    excerpt is scored again. The summary names a band only when the check moves ``p_ai``
+    by at least :data:`BAND_CHECK_MIN` in the stated direction (down for an "AI" band, up
+    for a "human" one); otherwise it says no band stands out. A model without a
+    reference (a newly trained one: build it with :func:`build_saliency_reference`)
+    gets a map against each patch's own mean level, and no band named.
+
+    Why occlusion: it is model-agnostic and faithful (it *is* the change of the actual
+    decision when the evidence is removed); it is cheap for this small CNN (one forward
+    pass per patch, a bounded number of passes: ``max_occlusion_passes``). Integrated
+    gradients would need a baseline spectrogram as well, and its attributions depend on
+    the path through the CNN's ReLUs and max pools, which makes them harder to read as
+    "what happens if this is removed".
 
 Upsampler-peak residual spectrum
     The long-term log spectrum minus its lower envelope in the cue's upper band, with
@@ -88,15 +103,22 @@ Upsampler-peak residual spectrum
     the model's input marked where it falls in the band.
 
 Summary
-    One plain-language paragraph built only from the values above: the verdict, the
-    timeline, the strongest measured effects, saliency, cues outside the human range,
-    what would lower confidence (short clip, re-encoding, band limits) and, when the
-    score is near the threshold or nothing measured moved it much, a sentence saying
-    the evidence is weak.
+    Two layers, built only from the values above. First 1-3 plain sentences
+    (``headline``): the verdict (:class:`aiaudio.Score`'s ``verdict``, ``Likely AI``,
+    ``Needs review`` or ``No AI signal found``) with its confidence and reason, the
+    strongest *measured* reason (a named band, or an intervention that moved ``p_ai`` by
+    at least :data:`BAND_CHECK_MIN` toward the verdict), where to listen. Then the
+    technical detail (``details``): the timeline, saliency and its band check, the
+    measured effects, cues outside the human range (with plain-language names and units,
+    :data:`CUE_LABELS`; a cue is called evidence only when its own intervention moved
+    ``p_ai`` by :data:`BAND_CHECK_MIN` or more), what lowers confidence (short clip,
+    re-encoding, band limits) and, when the score is near the threshold or nothing
+    measured moved it much, a sentence saying the evidence is weak.
 
 Cost
     Decoding, one scoring pass, the cues (0.5-0.9 s per 3 minutes), the occlusion
-    passes (``max_occlusion_passes`` CNN passes at most) and, per intervention, the
+    passes (``max_occlusion_passes`` CNN passes at most), one scoring of the excerpt per
+    checked band (at most 5) and, per intervention, the
     signal processing, cues and scoring of one excerpt. See the ``timings`` field.
 """
 
@@ -132,7 +154,9 @@ __all__ = [
     "Saliency",
     "SaliencyReference",
     "TimelinePoint",
+    "CUE_LABELS",
     "build_saliency_reference",
+    "cue_label",
     "explain",
     "filter_band",
     "load_saliency_reference",
@@ -476,8 +500,17 @@ class Explanation:
         One per intervention in :data:`INTERVENTIONS` (measured or not).
     saliency : Saliency or None
     peaks : PeakSpectrum or None
+    verdict, reason : str
+        As in :class:`aiaudio.Score`: the tier and the sentence that justifies it.
+    listen_start_s, listen_end_s : float
+        The most AI-like stretch, to listen to.
+    headline : str
+        The first layer of the summary: 1-3 plain sentences (verdict, strongest measured
+        reason, where to listen).
+    details : str
+        The second layer: the technical detail (timeline, saliency, effects, cues, caveats).
     summary : str
-        One plain-language paragraph.
+        ``headline``, a blank line, then ``"Details: "`` and ``details``.
     flags : list of str
         From the score (``silent``, ``shorter_than_segment``, ``untrained_model``).
     timings : dict
@@ -506,6 +539,12 @@ class Explanation:
     effects: list[Effect] = field(default_factory=list)
     saliency: Saliency | None = None
     peaks: PeakSpectrum | None = None
+    verdict: str = ""
+    reason: str = ""
+    listen_start_s: float = 0.0
+    listen_end_s: float = 0.0
+    headline: str = ""
+    details: str = ""
     summary: str = ""
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -559,6 +598,11 @@ class Explanation:
         (frequency x time), the cue table (value, human percentile) next to the
         measured effects (bar chart of delta ``p_ai``), the residual spectrum with the
         detected peaks, and the summary.
+
+        Raises
+        ------
+        MissingDependencyError
+            When matplotlib is not installed (``pip install "aiaudio[plot]"``).
         """
         return _plot(self, Path(path), dpi=dpi)
 
@@ -1301,8 +1345,8 @@ def explain(
     Returns
     -------
     Explanation
-        ``p_ai``, ``logit``, ``label`` and ``confidence`` equal those of
-        ``detector.score(audio, sr)``.
+        ``p_ai``, ``logit``, ``label``, ``verdict`` and ``confidence`` equal those of
+        ``detector.score(audio, sr, cues=cues)``.
 
     Raises
     ------
@@ -1351,6 +1395,10 @@ def explain(
         segment_s=fe.segment_s,
         flags=list(score.flags),
         timeline=timeline,
+        verdict=score.verdict,
+        reason=score.reason,
+        listen_start_s=score.listen_start_s,
+        listen_end_s=score.listen_end_s,
     )
 
     i0, i1 = _excerpt_window(timeline, score.logit, fe, score.duration_s, intervention_s)
@@ -1405,6 +1453,11 @@ def explain(
                 )
             )
         timings["cues_s"] = time.perf_counter() - t0
+        from .detector import confidence_for
+
+        ex.confidence = confidence_for(  # as det.score(audio, cues=True): the cut-off is known now
+            score.p_ai, c.threshold, n_segments=len(timeline), cutoff_hz=cue_values.get("cutoff_hz"), model_top_hz=hi_hz
+        )
 
         if interventions:
             t0 = time.perf_counter()
@@ -1427,7 +1480,8 @@ def explain(
 
     timings["total_s"] = time.perf_counter() - t_all
     ex.timings = timings
-    ex.summary = _summary(ex)
+    ex.headline, ex.details = _headline(ex), _summary(ex)
+    ex.summary = ex.headline + "\n\nDetails: " + ex.details
     return ex
 
 
@@ -1477,6 +1531,67 @@ def _runs(idx: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
+#: Plain-language names of the cues (the summary and the plot show these with the unit).
+CUE_LABELS: dict[str, str] = {
+    "integrated_loudness_lufs": "loudness",
+    "loudness_range_lu": "loudness range",
+    "true_peak_dbtp": "true peak",
+    "peak_to_loudness_db": "peak-to-loudness ratio",
+    "crest_factor_db": "crest factor (peak over RMS)",
+    "short_term_loudness_std_lu": "short-term loudness variation",
+    "momentary_loudness_std_lu": "momentary loudness variation",
+    "clipped_sample_pct": "clipped samples",
+    "cutoff_hz": "highest frequency present (cut-off)",
+    "hf_energy_ratio_db": "high-frequency energy",
+    "flatness_low_db": "noisiness of the lows",
+    "flatness_mid_db": "noisiness of the mids",
+    "flatness_high_db": "noisiness of the highs",
+    "flatness_air_db": "noisiness of the air band",
+    "upsampler_peak_db": "narrow spectral peaks (upsampler trace)",
+    "upsampler_periodicity_z": "evenly spaced spectral peaks (comb)",
+    "upsampler_period_hz": "spacing of the spectral peaks",
+    "shimmer_db": "level flutter of high partials (shimmer)",
+    "phase_incoherence": "phase incoherence of high partials",
+    "stereo_correlation": "left-right correlation",
+    "side_mid_ratio_db": "stereo width (side over mid)",
+}
+
+
+def cue_label(name: str, unit: str = "") -> str:
+    """``"plain label (unit)"`` for a cue (the unit left out when it has none worth saying)."""
+    lab = CUE_LABELS.get(name, name.replace("_", " "))
+    return lab if unit in ("", "0-1", "-1..1", "z") else f"{lab} ({unit})"
+
+
+def _reasons(ex: Explanation) -> list[tuple[float, str]]:
+    """Measured reasons (|delta p_ai| >= BAND_CHECK_MIN) that support the verdict's side, strongest first."""
+    ai_side = ex.label != "human"
+    out: list[tuple[float, str]] = []
+    sal = ex.saliency
+    j = sal.ai_band if (sal is not None and ai_side) else (sal.human_band if sal is not None else None)
+    if j is not None:
+        c = sal.check(j)
+        out.append((abs(c.delta_p_ai), f"filtering {_band(sal.band_edges_hz, j)} out of the audio moves p_ai from {c.p_ai_before:.2f} to {c.p_ai_after:.2f}"))
+    for e in ex.effects:
+        if not e.measured or abs(e.delta_p_ai) < BAND_CHECK_MIN or (e.delta_p_ai < 0) != ai_side:
+            continue
+        out.append((abs(e.delta_p_ai), f"{_SHORT_OP[e.name]} moves p_ai from {e.p_ai_before:.2f} to {e.p_ai_after:.2f}"))
+    return sorted(out, key=lambda x: -x[0])
+
+
+def _headline(ex: Explanation) -> str:
+    """1-3 plain sentences: the verdict, the strongest measured reason, where to listen."""
+    s = [f"{ex.verdict or ex.label} (confidence {ex.confidence:.2f}). {ex.reason}".strip()]
+    if not ex.model_trained or "silent" in ex.flags:
+        return s[0]
+    rs = _reasons(ex)
+    if rs:
+        s.append("Strongest measured reason: " + rs[0][1] + ".")
+    elif ex.effects or ex.saliency is not None:
+        s.append(f"No single measured property explains the score: nothing tried moved p_ai by {BAND_CHECK_MIN:g} or more toward this verdict.")
+    return " ".join(s)
+
+
 def _saliency_sentence(sal: Saliency) -> str:
     """What the occlusion and its band check say, in one or two sentences."""
     n_seg = len(set(sal.segment_index))
@@ -1511,7 +1626,8 @@ def _summary(ex: Explanation) -> str:
     t = ex.threshold
     s.append(
         f"The model {ex.model_version} gives this {_dur(ex.duration_s)} track p_ai = {ex.p_ai:.2f}: label "
-        f"\"{ex.label}\", confidence {ex.confidence:.2f} (threshold {t:.2f})."
+        f"\"{ex.label}\", confidence {ex.confidence:.2f} (threshold {t:.2f}, uncertain band "
+        f"{ex.uncertain_low:.2f}-{ex.uncertain_high:.2f})."
     )
     if not ex.model_trained:
         s.append(
@@ -1579,11 +1695,14 @@ def _summary(ex: Explanation) -> str:
         s.append("Not measured: " + "; ".join(f"{e.name} ({e.reason})" for e in nm) + ".")
     if ex.cues:
         odd = [c for c in ex.cues if c.name != "upsampler_period_hz" and (c.percentile <= 5 or c.percentile >= 95)]
-        odd.sort(key=lambda c: -abs(c.percentile - 50))
+        def _is_evidence(c: CueEvidence) -> bool:
+            e = next((x for x in ex.effects if x.name == c.intervention and x.measured), None)
+            return e is not None and abs(e.delta_p_ai) >= BAND_CHECK_MIN
+
+        odd.sort(key=lambda c: (not _is_evidence(c), -abs(c.percentile - 50)))
         if odd:
             txt = []
             for c in odd[:3]:
-                unit = "" if c.unit in ("0-1", "-1..1", "z") else f" {c.unit}"
                 if c.percentile >= 100:
                     where = "above every human reference track"
                 elif c.percentile <= 0:
@@ -1592,11 +1711,18 @@ def _summary(ex: Explanation) -> str:
                     where = f"higher than {c.percentile:.0f}% of human reference tracks"
                 else:
                     where = f"lower than {100 - c.percentile:.0f}% of human reference tracks"
-                txt.append(f"{c.name} {c.value:.3g}{unit} ({where})")
-            s.append(
-                "Outside the usual human range: " + "; ".join(txt) + ". These describe the recording; they bear on "
-                "this score only as far as the measured effects above show."
-            )
+                e = next((x for x in ex.effects if x.name == c.intervention and x.measured), None)
+                if e is None:
+                    verdict = "its effect on this score was not measured, so it is not counted as evidence"
+                elif abs(e.delta_p_ai) >= BAND_CHECK_MIN:
+                    verdict = (
+                        f"evidence for \"{'AI' if e.delta_p_ai < 0 else 'human'}\": {_SHORT_OP[e.name]} "
+                        f"{'lowered' if e.delta_p_ai < 0 else 'raised'} p_ai by {abs(e.delta_p_ai):.2f}"
+                    )
+                else:
+                    verdict = f"not evidence for this score: {_SHORT_OP[e.name]} moved p_ai by only {e.delta_p_ai:+.2f}"
+                txt.append(f"{cue_label(c.name, c.unit)} {_num(c.value)} ({where}; {verdict})")
+            s.append("Outside the usual human range: " + "; ".join(txt) + ".")
     # what would lower confidence
     caveats = []
     if ex.duration_s < 30:
@@ -1625,8 +1751,8 @@ def _summary(ex: Explanation) -> str:
     effs = [abs(e.delta_p_ai) for e in meas]
     if meas and max(effs) < 0.02:
         weak.append("no intervention moved p_ai by 0.02 or more")
-    if sal is not None and sal.delta_logit.size and sal.ai_band is None and sal.human_band is None:
-        weak.append("no frequency band stands out")
+    if sal is not None and sal.delta_logit.size and sal.ai_band is None and sal.human_band is None and not _reasons(ex):
+        weak.append("no frequency band stands out and no measured change moved p_ai by 0.05 toward the verdict")
     if not ex.model_trained:
         weak.append("the model is untrained")
     if weak:
@@ -1642,16 +1768,23 @@ def _num(v: float) -> str:
 
 
 def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.colors import TwoSlopeNorm
-    from matplotlib.figure import Figure
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.colors import TwoSlopeNorm
+        from matplotlib.figure import Figure
+    except ImportError as e:  # matplotlib is the optional extra "plot"
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            f'plotting an explanation needs matplotlib, which cannot be imported ({e}): pip install "aiaudio[plot]"'
+        ) from e
 
     fig = Figure(figsize=(13, 18.5))
     FigureCanvasAgg(fig)
-    gs = fig.add_gridspec(5, 2, height_ratios=[1.0, 1.5, 2.5, 1.35, 1.25], width_ratios=[1.25, 1.0], hspace=0.55, wspace=0.3, left=0.07, right=0.97, top=0.95, bottom=0.02)
+    gs = fig.add_gridspec(5, 2, height_ratios=[1.0, 1.5, 2.5, 1.35, 1.25], width_ratios=[1.25, 1.0], hspace=0.6, wspace=0.3, left=0.07, right=0.97, top=0.925, bottom=0.02)
     name = Path(ex.path).name if ex.path else "<array>"
     fig.suptitle(
-        f"{name}: p_ai {ex.p_ai:.2f} ({ex.label}, confidence {ex.confidence:.2f})  -  model {ex.model_version}"
+        f"{name}: {ex.verdict or ex.label} (p_ai {ex.p_ai:.2f}, confidence {ex.confidence:.2f})  -  model {ex.model_version}"
         + ("  [UNTRAINED placeholder]" if not ex.model_trained else ""),
         fontsize=13, fontweight="bold",
     )
@@ -1665,17 +1798,19 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
             align="edge", color=["tab:red" if p.p_ai >= ex.threshold else "tab:blue" for p in ex.timeline],
             alpha=0.55, edgecolor="white", linewidth=0.5,
         )
-    ax.axhline(ex.threshold, color="k", lw=1.2, label=f"threshold {ex.threshold:.2f}")
-    ax.axhline(ex.p_ai, color="tab:purple", lw=1.2, ls="--", label=f"song p_ai {ex.p_ai:.2f}")
+    ax.axhline(ex.threshold, color="k", lw=2.0, zorder=5, label=f"threshold {ex.threshold:.2f}")
+    ax.axhline(ex.p_ai, color="tab:purple", lw=1.4, ls="--", zorder=6, label=f"song p_ai {ex.p_ai:.2f}")
+    if ex.listen_end_s > ex.listen_start_s:
+        ax.axvspan(ex.listen_start_s, ex.listen_end_s, ymin=0.96, ymax=1.0, color="tab:orange", label="listen here (most AI-like)")
     meas = [e for e in ex.effects if e.measured]
     if meas:
         ax.axvspan(meas[0].excerpt_start_s, meas[0].excerpt_end_s, ymin=0.0, ymax=0.04, color="tab:green", label="excerpt used for interventions")
     ax.set_xlim(0, max(ex.duration_s, 1e-3))
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.06)  # room above a threshold near 1, so its line is not the frame
     ax.set_ylabel("p_ai")
     ax.set_xlabel("time (s)")
-    ax.set_title(f"Timeline: p_ai of each {ex.segment_s:g} s segment (red: at or above the threshold)", fontsize=11, loc="left")
-    ax.legend(loc="upper right", fontsize=8, ncol=4, framealpha=0.9)
+    ax.set_title(f"Timeline: p_ai of each {ex.segment_s:g} s segment (red: at or above the threshold)", fontsize=11, loc="left", pad=22)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncol=5, frameon=False, borderaxespad=0.2)  # off the data
 
     # occlusion map
     ax = fig.add_subplot(gs[1, :])
@@ -1694,11 +1829,18 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
         ax.set_ylim(edges[0], edges[-1])
         cb = fig.colorbar(im, ax=ax, pad=0.01, fraction=0.03)
         cb.set_label("Δ segment logit", fontsize=8)
+        base = "the human reference spectrum" if sal.baseline == "human_reference_spectrum" else "its own mean level"
+        named = [f"{_band(sal.band_edges_hz, j)} toward {side} (checked on the audio)" for side, j in (("AI", sal.ai_band), ("human", sal.human_band)) if j is not None]
         ax.set_title(
-            f"Occlusion: drop of the segment logit when a {np.diff(edges).mean():.0f} Hz band is flattened "
-            f"(red: toward AI, blue: toward human; {len(set(sal.segment_index))} segments, blank: not analysed)",
-            fontsize=11, loc="left",
+            f"Occlusion: drop of the segment logit when a {np.diff(edges).mean():.0f} Hz band is replaced by {base} "
+            f"(red: toward AI, blue: toward human; {len(set(sal.segment_index))} segments)\n"
+            + ("Named: " + "; ".join(named) if named else "No band stands out (see the summary)"),
+            fontsize=10.5, loc="left",
         )
+        for j in (sal.ai_band, sal.human_band):
+            if j is not None:
+                ax.axhline(edges[j], color="k", lw=0.8, ls=":")
+                ax.axhline(edges[j + 1], color="k", lw=0.8, ls=":")
     else:
         ax.text(0.5, 0.5, "occlusion map not computed", ha="center", va="center", transform=ax.transAxes)
         ax.set_title("Occlusion", fontsize=11, loc="left")
@@ -1718,7 +1860,7 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
                 eff = f"{c.intervention}" if e is None or e.measured else "n/m"
             else:
                 eff = "n/m"
-            rows.append([c.name, _num(c.value), c.unit, f"{c.percentile:.0f}", _num(c.human_median), eff])
+            rows.append([CUE_LABELS.get(c.name, c.name), _num(c.value), c.unit, f"{c.percentile:.0f}", _num(c.human_median), eff])
             colours.append(["w", "w", "w", "#f4c7c3" if (c.percentile <= 5 or c.percentile >= 95) else "w", "w", "w"])
         tab = ax.table(
             cellText=rows, cellColours=colours, colLabels=["cue", "value", "unit", "pct", "human", "effect"],
@@ -1737,7 +1879,7 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
     # effects
     ax = fig.add_subplot(gs[2, 1])
     if ex.effects:
-        names = [e.name for e in ex.effects][::-1]
+        names = [textwrap.fill(_SHORT_OP.get(e.name, e.name), 22) for e in ex.effects][::-1]
         vals = [e.delta_p_ai if e.measured else 0.0 for e in ex.effects][::-1]
         cols = ["tab:red" if v > 0 else "tab:blue" for v in vals]
         y = np.arange(len(names))
@@ -1746,11 +1888,11 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
         lim = max(0.05, max(abs(v) for v in vals) * 1.35)
         ax.set_xlim(-lim, lim)
         ax.set_yticks(y)
-        ax.set_yticklabels(names, fontsize=9)
+        ax.set_yticklabels(names, fontsize=8)
         for yi, e in zip(y, ex.effects[::-1]):
             if e.measured:
                 prim = e.cues[0]
-                txt = f"Δ {e.delta_p_ai:+.3f}  ({prim}: {_num(e.cue_before[prim])} → {_num(e.cue_after[prim])})"
+                txt = f"Δ {e.delta_p_ai:+.3f}  ({CUE_LABELS.get(prim, prim)}: {_num(e.cue_before[prim])} → {_num(e.cue_after[prim])})"
             else:
                 txt = "not measured: " + textwrap.shorten(e.reason, 70)
             ax.text(0.02, yi + 0.3, txt, transform=ax.get_yaxis_transform(), fontsize=7.5, va="center")
@@ -1773,11 +1915,11 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
         if pk.band_hz[0] < pk.model_top_hz < pk.band_hz[1]:
             ax.axvline(pk.model_top_hz, color="tab:purple", ls="--", lw=1, label=f"top of the model's input ({pk.model_top_hz:.0f} Hz)")
         ax.set_xlim(pk.freqs_hz[0], pk.freqs_hz[-1])
-        ax.legend(loc="upper right", fontsize=8, ncol=2)
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncol=4, frameon=False, borderaxespad=0.2)  # off the data
         ax.set_title(
             f"Upsampler-peak residual spectrum: strength {pk.strength_db:.1f} dB, comb z {pk.periodicity_z:.1f}"
             + (f" at {pk.period_hz:.0f} Hz spacing" if pk.period_hz > 0 else ""),
-            fontsize=11, loc="left",
+            fontsize=11, loc="left", pad=20,
         )
     else:
         ax.text(0.5, 0.5, "residual spectrum not computed", ha="center", va="center", transform=ax.transAxes)
@@ -1788,7 +1930,11 @@ def _plot(ex: Explanation, path: Path, dpi: int = 100) -> Path:
     ax = fig.add_subplot(gs[4, :])
     ax.axis("off")
     ax.set_title("Summary", fontsize=11, loc="left")
-    ax.text(0.0, 1.0, textwrap.fill(ex.summary, 165), transform=ax.transAxes, fontsize=8.6, va="top", ha="left", wrap=False)
+    head = textwrap.fill(ex.headline or ex.summary, 140)
+    ax.text(0.0, 1.0, head, transform=ax.transAxes, fontsize=9.5, fontweight="bold", va="top", ha="left")
+    if ex.details:
+        n_head = head.count("\n") + 1
+        ax.text(0.0, 1.0 - 0.075 * (n_head + 0.6), textwrap.fill("Details: " + ex.details, 175), transform=ax.transAxes, fontsize=7.6, va="top", ha="left")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(str(path), dpi=dpi)
     return path

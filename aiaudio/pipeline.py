@@ -783,8 +783,7 @@ def _run(
 # --------------------------------------------------------------------------- resumable output
 
 
-class ResumeError(ValueError):
-    """An unfinished output cannot be continued (e.g. its columns differ from this run's)."""
+from .errors import ResumeError  # noqa: E402  (defined with the other typed errors)
 
 
 def _csv_records(text: str) -> tuple[list[str], str]:

@@ -254,10 +254,17 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
     -------
     Path
         The model directory (``cfg.out``).
+
+    Raises
+    ------
+    MissingDependencyError
+        When the ``train`` extra is not installed (``pip install "aiaudio[train]"``).
     """
     from .augment import AugmentConfig, Augmenter
     from .data import TrainSegments, hold_out, load_items, make_loader, split_by_group, summarize
+    from .errors import require_extra
 
+    require_extra(("librosa", "sklearn"), "train", "training")  # checked before any work is done
     out = Path(cfg.out)
     ckpt_dir = out / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)

@@ -101,14 +101,55 @@ def bass(sr: int = SR, seconds: float = 6.0) -> np.ndarray:
     return (0.6 * y / np.abs(y).max()).astype(np.float32)
 
 
-def griffin_lim(y: np.ndarray, sr: int) -> np.ndarray:
-    import librosa
+def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Triangular mel filters on the Slaney mel scale, area-normalised (librosa.filters.mel's defaults)."""
+    f_sp, min_log_hz, min_log_mel, logstep = 200.0 / 3, 1000.0, 15.0, np.log(6.4) / 27.0
+
+    def hz_to_mel(f: np.ndarray) -> np.ndarray:
+        f = np.asarray(f, dtype=np.float64)
+        return np.where(f >= min_log_hz, min_log_mel + np.log(np.maximum(f, min_log_hz) / min_log_hz) / logstep, f / f_sp)
+
+    def mel_to_hz(m: np.ndarray) -> np.ndarray:
+        return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2), n_mels + 2))
+    fft_f = np.linspace(0, sr / 2, 1 + n_fft // 2)
+    ramps = mel_f[:, None] - fft_f[None, :]
+    fdiff = np.diff(mel_f)[:, None]
+    weights = np.maximum(0.0, np.minimum(-ramps[:-2] / fdiff[:-1], ramps[2:] / fdiff[1:]))
+    return weights * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
+
+
+def griffin_lim(y: np.ndarray, sr: int, n_fft: int = 2048, hop: int = 512, n_mels: int = 128, n_iter: int = 32) -> np.ndarray:
+    """Each channel through a 128-band mel power spectrogram and back: the mel bands' least-squares
+    inverse (clipped at 0) gives a magnitude, fast Griffin-Lim (momentum 0.99, seeded random
+    phase) its phase. Uses only numpy and scipy, which a plain ``pip install aiaudio`` has."""
+    from scipy.signal import istft, stft
+
+    basis = _mel_basis(sr, n_fft, n_mels)
+    inverse = np.linalg.pinv(basis)
+    rng = np.random.default_rng(0)
+    n = y.shape[-1]
+
+    def forward(sig: np.ndarray) -> np.ndarray:
+        return stft(sig, nperseg=n_fft, noverlap=n_fft - hop, window="hann")[2]
+
+    def backward(S: np.ndarray) -> np.ndarray:
+        x = istft(S, nperseg=n_fft, noverlap=n_fft - hop, window="hann")[1]
+        return np.pad(x, (0, max(0, n - x.size)))[:n]
 
     out = []
-    for ch in y:
-        m = librosa.feature.melspectrogram(y=ch, sr=sr, n_fft=2048, hop_length=512, n_mels=128)
-        mag = librosa.feature.inverse.mel_to_stft(m, sr=sr, n_fft=2048)
-        out.append(librosa.griffinlim(mag, n_iter=32, hop_length=512, random_state=0, length=ch.size))
+    for ch in np.asarray(y, dtype=np.float64):
+        mel = basis @ (np.abs(forward(ch)) ** 2)
+        mag = np.sqrt(np.maximum(inverse @ mel, 0.0))
+        angles = np.exp(2j * np.pi * rng.random(mag.shape))
+        rebuilt = np.zeros_like(angles)
+        for _ in range(n_iter):
+            previous = rebuilt
+            rebuilt = forward(backward(mag * angles))
+            z = rebuilt - (0.99 / 1.99) * previous
+            angles = z / np.maximum(np.abs(z), 1e-16)
+        out.append(backward(mag * angles))
     r = np.stack(out)
     return (0.5 * r / max(np.abs(r).max(), 1e-9)).astype(np.float32)
 

@@ -96,13 +96,14 @@ def random_explanation():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", aiaudio.UntrainedModelWarning)
         ex = explain(det, y, 44100, occlusion_bands=8, max_occlusion_passes=27)
-        s = det.score(y, 44100)
+        s = det.score(y, 44100, cues=True)
     return det, y, ex, s
 
 
 def test_explanation_matches_the_score_and_the_aggregation_rule(random_explanation) -> None:
     det, _, ex, s = random_explanation
     assert ex.p_ai == s.p_ai and ex.logit == s.logit and ex.label == s.label and ex.confidence == s.confidence
+    assert ex.verdict == s.verdict == "Needs review" and ex.reason == s.reason  # an untrained model decides nothing
     assert [(p.start_s, p.end_s, p.p_ai) for p in ex.timeline] == [(g.start_s, g.end_s, g.p_ai) for g in s.segments]
     logits = np.array([p.logit for p in ex.timeline])
     assert float(np.mean(logits)) == pytest.approx(ex.logit, abs=1e-12)  # song logit = mean of segment logits
@@ -147,7 +148,10 @@ def test_summary_is_built_from_measured_values(random_explanation) -> None:
     assert "short clips" in s and "rests on only 9.0 s" in s  # what would lower confidence, and that it applies
     assert "loudness itself has no effect (measured)" in s  # gain invariance, from the measured effect
     assert "stereo image has no effect (measured)" in s
-    assert "\n" not in s  # one paragraph
+    assert "not evidence for this score" in s or "not counted as evidence" in s or "Outside the usual human range" not in s
+    head, details = s.split("\n\nDetails: ")  # two layers: plain sentences first, then the detail
+    assert head == ex.headline and details == ex.details and head.startswith(f"{ex.verdict} (confidence {ex.confidence:.2f}).")
+    assert 1 <= head.count(". ") + 1 <= 3 and "logit" not in head and "occlusion" not in head
 
 
 def test_file_input_equals_scoring_the_file(tmp_path) -> None:
@@ -180,6 +184,11 @@ def test_neutralising_the_strongest_cue_moves_p_ai_in_the_stated_direction(peak_
     top = ex.strongest_effect()
     assert top.name == "upsampler_peaks" and top.delta_p_ai < -0.5
     assert "removing the narrow spectral peaks" in ex.summary and f"lowered it by {abs(top.delta_p_ai):.2f}" in ex.summary
+    # the plain layer names the strongest measured reason; the cue is called evidence because its effect says so
+    assert ex.headline.startswith("Likely AI") and "Strongest measured reason: removing the narrow spectral peaks" in ex.headline
+    assert ex.cue("upsampler_peak_db").percentile >= 95
+    assert f'narrow spectral peaks (upsampler trace) (dB) {ex.cue("upsampler_peak_db").value:.4g}' in ex.details
+    assert 'evidence for "AI": removing the narrow spectral peaks lowered p_ai' in ex.details
     # the intervention did what it says: the peaks are gone from the cue
     assert top.cue_before["upsampler_peak_db"] > 10 and top.cue_after["upsampler_peak_db"] < top.cue_before["upsampler_peak_db"] / 2
     # and doing it again, independently, moves the score the same way by the same amount
@@ -395,15 +404,49 @@ def test_cli_explain_writes_plot_and_json(tiny_model_dir, tmp_path, capsys) -> N
     assert main(["explain", str(tmp_path / "missing.wav")]) == 2
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio")
-    assert main(["explain", str(bad), "-m", str(tiny_model_dir)]) == 1
+    assert main(["explain", str(bad), "-m", str(tiny_model_dir)]) == 2  # a bad input file, as `score` says
 
 
-def _scores_csv(tmp_path: Path, audio: Path) -> Path:
+def test_cli_explain_batch_out_dir_and_json_lines(tiny_model_dir, tmp_path, capsys) -> None:
+    from aiaudio.report import plot_names
+
+    a, b = tmp_path / "a.wav", tmp_path / "other" / "a.wav"  # the same stem in two folders
+    b.parent.mkdir()
+    write_audio(a, music_like(5.0, 22050, 1, seed=21), 22050)
+    write_audio(b, music_like(5.0, 22050, 2, seed=22), 22050)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    out = tmp_path / "ex"
+    fast = ["-m", str(tiny_model_dir), "--no-interventions", "--max-occlusion-passes", "20"]
+    rc = main(["explain", str(a), str(b), str(bad), "--out-dir", str(out), "-j", "1", *fast])
+    cap = capsys.readouterr()
+    assert rc == 2 and "bad.wav" in cap.err  # the bad file is reported, the others are explained
+    names = plot_names([str(a), str(b)], ext="")
+    assert len(set(names)) == 2
+    got = {}
+    for f, n in zip((a, b), names):
+        d = json.loads((out / f"{n}.json").read_text())
+        assert d["path"] == str(f) and d["verdict"] and (out / f"{n}.png").stat().st_size > 60_000
+        got[str(f)] = d["p_ai"]
+        assert f"{f}: {d['headline']}" in cap.out
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{n}.json" for n in names] + [f"{n}.png" for n in names])
+    # --json -: one JSON line per file on standard output, in input order, in two worker processes
+    rc = main(["explain", str(a), str(b), "--json", "-", "-j", "2", *fast])
+    cap = capsys.readouterr()
+    lines = [json.loads(x) for x in cap.out.splitlines()]
+    assert rc == 0 and [d["path"] for d in lines] == [str(a), str(b)]
+    assert [d["p_ai"] for d in lines] == pytest.approx([got[str(a)], got[str(b)]], abs=1e-6)
+    assert main(["explain", str(a), str(b), "--plot", str(tmp_path / "x.png")]) == 2  # ambiguous: says to use --out-dir
+
+
+def _scores_csv(tmp_path: Path, audio: Path, twin: Path) -> Path:
+    segs = json.dumps([[0.0, 4.0, 0.95], [4.0, 6.0, 0.35]])
     rows = [
-        {"path": str(tmp_path / "b.mp3"), "p_ai": "0.2", "label": "human", "confidence": "0.6", "duration_s": "30", "error": "", "flags": "", "model_version": "tiny@0.0.1"},
-        {"path": str(tmp_path / "broken.mp3"), "p_ai": "", "label": "", "confidence": "", "duration_s": "", "error": "cannot decode <this>", "flags": "", "model_version": "tiny@0.0.1"},
-        {"path": str(audio), "p_ai": "0.91", "label": "ai", "confidence": "0.8", "duration_s": "6", "error": "", "flags": "", "model_version": "tiny@0.0.1"},
-        {"path": str(tmp_path / "c & d.flac"), "p_ai": "0.55", "label": "uncertain", "confidence": "0.1", "duration_s": "12", "error": "", "flags": "short_clip;x", "model_version": "tiny@0.0.1"},
+        {"path": str(tmp_path / "b.mp3"), "p_ai": "0.2", "label": "human", "verdict": "No AI signal found", "confidence": "0.8", "duration_s": "30", "error": "", "flags": "", "model_version": "tiny@0.0.1", "segments": ""},
+        {"path": str(tmp_path / "broken.mp3"), "p_ai": "", "label": "", "verdict": "", "confidence": "", "duration_s": "", "error": "cannot decode <this>", "flags": "", "model_version": "tiny@0.0.1", "segments": ""},
+        {"path": str(audio), "p_ai": "0.91", "label": "ai", "verdict": "Likely AI", "confidence": "0.8", "duration_s": "6", "error": "", "flags": "", "model_version": "tiny@0.0.1", "segments": segs},
+        {"path": str(tmp_path / "c & d.flac"), "p_ai": "0.55", "label": "uncertain", "verdict": "Needs review", "confidence": "0.1", "duration_s": "12", "error": "", "flags": "short_clip;x", "model_version": "tiny@0.0.1", "segments": ""},
+        {"path": str(twin), "p_ai": "0.1", "label": "human", "verdict": "No AI signal found", "confidence": "0.9", "duration_s": "6", "error": "", "flags": "", "model_version": "tiny@0.0.1", "segments": ""},
     ]
     p = tmp_path / "scores.csv"
     with open(p, "w", newline="") as fh:
@@ -416,11 +459,15 @@ def _scores_csv(tmp_path: Path, audio: Path) -> Path:
 @pytest.fixture()
 def report(tiny_model_dir, tmp_path) -> Path:
     audio = tmp_path / "a.wav"
+    twin = tmp_path / "other" / "a.wav"  # the same stem in another folder
+    twin.parent.mkdir()
     write_audio(audio, music_like(6.0, 22050, 1, seed=7), 22050)
-    scores = _scores_csv(tmp_path, audio)
+    write_audio(twin, music_like(6.0, 22050, 1, seed=8), 22050)
+    scores = _scores_csv(tmp_path, audio, twin)
     plots = tmp_path / "plots"
     plots.mkdir()
     (plots / "b.png").write_bytes(b"\x89PNG fake")
+    (plots / "a.png").write_bytes(b"\x89PNG stale, of neither a.wav")
     html = tmp_path / "site" / "report.html"
     rc = main(["report", str(scores), "-o", str(html), "--plots", str(plots), "--make-plots", "-m", str(tiny_model_dir)])
     assert rc == 0
@@ -428,15 +475,46 @@ def report(tiny_model_dir, tmp_path) -> Path:
 
 
 def test_report_html_is_self_contained_and_complete(report) -> None:
+    from aiaudio.report import plot_names
+
     text = report.read_text()
+    tmp = report.parent.parent
     assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<script>" in text and "<style>" in text
-    assert len(re.findall(r"<tr[^>]* data-p=", text)) == 4
+    assert len(re.findall(r"<tr[^>]* data-p=", text)) == 5
     assert 'href="../plots/b.png"' in text  # an existing plot, linked relative to the page
-    assert 'href="../plots/a.png"' in text and (report.parent.parent / "plots" / "a.png").stat().st_size > 60_000  # made by --make-plots
+    # two files named a.wav: each links its own plot (made by --make-plots), never the stale a.png
+    na, nt = plot_names([str(tmp / "a.wav"), str(tmp / "other" / "a.wav")])
+    assert na != nt and na.startswith("a-") and nt.startswith("a-")
+    for name in (na, nt):
+        assert f'href="../plots/{name}"' in text and (tmp / "plots" / name).stat().st_size > 60_000
+    assert 'href="../plots/a.png"' not in text
     assert "c &amp; d.flac" in text and "cannot decode &lt;this&gt;" in text  # escaped
-    # nothing external: no src= at all, no http(s) links (the SVG namespace is a name, not a fetch)
-    assert " src=" not in text and not re.search(r'href="https?:', text)
-    assert "@import" not in text and "url(" not in text
+    # the threshold and the uncertain band: drawn on the histogram and stated (the tiny model's 0.5, 0.4-0.6)
+    assert 'id="threshold"' in text and 'id="uncertain-band"' in text and "Threshold: p_ai &ge; 0.500" in text
+    assert "uncertain band 0.400-0.600" in text
+    # verdicts, a player per scored file (relative to the page), a timeline strip where segments are known
+    assert text.count("<audio ") == 4 and 'src="../a.wav"' in text and 'src="../other/a.wav"' in text
+    assert '<td class="verdict-ai">Likely AI</td>' in text
+    assert text.count('<svg class="strip"') == 1 and "0:00-0:04: p_ai 0.950" in text
+    assert 'id="label-filter"' in text and 'id="search"' in text
+    # nothing external: every src= is a relative file path, no http(s) links (the SVG namespace is a name, not a fetch)
+    assert all(not re.match(r"(https?:|/|file:)", v) for v in re.findall(r' src="([^"]*)"', text))
+    assert not re.search(r'href="https?:', text) and "@import" not in text and "url(" not in text
+
+
+def test_report_progress_bar_for_make_plots(tmp_path, capsys) -> None:
+    from aiaudio.report import write_report
+
+    rows = [{"path": str(tmp_path / f"{k}.wav"), "p_ai": "0.5", "label": "uncertain"} for k in "xyz"]
+    p = tmp_path / "s.csv"
+    with open(p, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    made = []
+    write_report(p, tmp_path / "r.html", make_plots=lambda a, png: made.append(png.name), progress=True)
+    err = capsys.readouterr().err
+    assert made == ["x.png", "y.png", "z.png"] and "explaining" in err and "3/3" in err
 
 
 @pytest.mark.skipif(
@@ -444,15 +522,36 @@ def test_report_html_is_self_contained_and_complete(report) -> None:
     reason="headless Chromium (Debian package `chromium`) is not installed; `apt-get install chromium` to render the report",
 )
 def test_report_renders_and_sorts_in_headless_chromium(report, tmp_path) -> None:
-    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
-    dom = subprocess.run(args + ["--dump-dom", report.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
-    assert 'data-sorted="p_ai-desc"' in dom  # the page's own script ran and sorted the table
-    ps = re.findall(r'<tr[^>]* data-p="([^"]*)"', dom)
-    assert ps == ["0.910000", "0.550000", "0.200000", ""]  # highest first, the error row last
-    assert dom.count('class="hbar"') == 3  # histogram bars: one per scored file here (three bins)
-    shot = tmp_path / "shot.png"
-    subprocess.run(args + ["--window-size=1200,900", f"--screenshot={shot}", report.resolve().as_uri()], capture_output=True, timeout=120)
+    """Runs the page's own script in headless Chromium; saves screenshots of the page and of an
+    explanation plot (into $AIAUDIO_SCREENSHOTS too, when set)."""
+    import os
+
     import matplotlib.image
 
-    img = matplotlib.image.imread(str(shot))
-    assert img.shape[:2] == (900, 1200) and float(img[..., :3].std()) > 0.05
+    from aiaudio.report import plot_names
+
+    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}"]
+
+    def dom(url: str) -> str:
+        return subprocess.run(args + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+
+    uri = report.resolve().as_uri()
+    d = dom(uri)
+    assert 'data-sorted="p_ai-desc"' in d  # the page's own script ran and sorted the table
+    ps = re.findall(r'<tr[^>]* data-p="([^"]*)"', d)
+    assert ps == ["0.910000", "0.550000", "0.200000", "0.100000", ""]  # highest first, the error row last
+    assert d.count('class="hbar"') == 4  # histogram bars: one per scored file here (four bins)
+    assert 'data-shown="5"' in d and "5 of 5 files shown" in d
+    # filter by label and search by name (the page takes both from the link's #fragment too)
+    d = dom(uri + "#label=human")
+    assert 'data-shown="2"' in d and len(re.findall(r'<tr[^>]*style="display: none;"', d)) == 3
+    d = dom(uri + "#q=B.MP3")
+    assert 'data-shown="1"' in d
+    out = Path(os.environ.get("AIAUDIO_SCREENSHOTS") or tmp_path)
+    out.mkdir(parents=True, exist_ok=True)
+    plot = report.parent.parent / "plots" / plot_names([str(report.parent.parent / "a.wav"), str(report.parent.parent / "other" / "a.wav")])[0]
+    for name, url, size in (("report.png", uri, (1300, 900)), ("explanation.png", plot.resolve().as_uri(), (1300, 1850))):
+        shot = out / name
+        subprocess.run(args + [f"--window-size={size[0]},{size[1]}", f"--screenshot={shot}", url], capture_output=True, timeout=120)
+        img = matplotlib.image.imread(str(shot))
+        assert img.shape[:2] == (size[1], size[0]) and float(img[..., :3].std()) > 0.05
