@@ -328,3 +328,23 @@ def test_count_of_flagged_songs_carries_evidence_when_the_mean_does_not() -> Non
     one = combine([5.0] + [0.0] * 23, cm)
     assert one.p_ai < p_all[1]
     assert one.contributions[0] > 0 > one.contributions[1]
+
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_P = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ps=st.lists(_P, min_size=1, max_size=40), i=st.integers(min_value=0), bump=st.floats(min_value=0.0, max_value=30.0))
+def test_combination_is_a_probability_with_its_interval_and_monotone(ps: list[float], i: int, bump: float) -> None:
+    cm = CatalogModel(mu_ai=3.0, mu_human=-2.0, count_weight=0.7, song_fpr=0.01, song_tpr=0.3, flag_log_odds=4.0)
+    u = log_odds(ps, cm.clip)
+    c = combine(u, cm)
+    assert 0.0 <= c.p_low <= c.p_ai <= c.p_high <= 1.0
+    assert all(math.isfinite(x) for x in c.contributions) and c.n == len(ps)
+    # a more AI-like song never lowers the catalogue's probability
+    u2 = u.copy()
+    u2[i % len(u2)] += bump
+    assert combine(u2, cm).p_ai >= c.p_ai - 1e-12
