@@ -661,16 +661,28 @@ def songs_from_rows(
     """Song entries from rows of ``aiaudio score`` (CSV or JSON lines, ``--segments`` for timelines).
 
     The group of each song comes from its tags (``group_by``), else its folder.
-    """
-    from .tags import group_key, read_tags
 
+    Raises
+    ------
+    MissingDependencyError
+        When grouping by tag and mutagen is not installed.
+    """
+    from .errors import MissingDependencyError
+    from .tags import group_key, parse_group_by, read_tags
+
+    by_folder = parse_group_by(group_by)[0] == "folder"
     out: list[SongEntry] = []
     for r in rows:
         path = str(r["path"])
         err = str(r.get("error") or "")
         p = r.get("p_ai")
         p = float(p) if p not in (None, "") else float("nan")
-        tags = read_tags(path) if os.path.exists(path) else {}
+        try:
+            tags = read_tags(path) if os.path.exists(path) else {}
+        except MissingDependencyError:
+            if not by_folder:  # grouping by tag needs the tag reader; by folder, tags only add titles
+                raise
+            tags = {}
         group, src = group_key(path, group_by, tags=tags)
         segs = [(float(a), float(b), float(q)) for a, b, q in (r.get("segments") or [])]
         flags = r.get("flags") or []
