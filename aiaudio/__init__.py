@@ -30,6 +30,7 @@ __all__ = [
     "load_detector",
     "score",
     "explain",
+    "score_catalog",
     "Detector",
     "Score",
     "SegmentScore",
@@ -70,4 +71,8 @@ def __getattr__(name: str):
         from .cues import extract_cues
 
         return extract_cues
+    if name == "score_catalog":  # imported on first use, like extract_cues
+        from .catalog import score_catalog
+
+        return score_catalog
     raise AttributeError(f"module 'aiaudio' has no attribute {name!r}")

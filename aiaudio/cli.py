@@ -2,6 +2,7 @@
 
     aiaudio score PATH [PATH ...] [-o OUT] [--recursive] [--format csv|jsonl] [--resume] [-j N]
     aiaudio cues PATH [PATH ...] [-o OUT]
+    aiaudio catalog PATH [PATH ...] [--group-by artist|album|folder|tag:FIELD] [-o CSV] [--html HTML]
 
 Exit status: 0 when the run finished (also when some files gave error rows),
 1 when the model could not be loaded or the output not written, 2 for usage
@@ -336,6 +337,72 @@ def cmd_score(args: argparse.Namespace) -> int:
         f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}",
         file=sys.stderr,
     )
+    return 0
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """``aiaudio catalog``: score the songs (``score``'s rows, resumable), then one verdict per group."""
+    from .catalog import CATALOG_COLUMNS, build_catalog, load_catalog_model, songs_from_rows
+    from .tags import parse_group_by
+
+    try:
+        parse_group_by(args.group_by)
+    except ValueError as e:
+        print(f"aiaudio catalog: {e}", file=sys.stderr)
+        return 2
+    songs_path = args.songs
+    if not songs_path:
+        base = args.output if args.output not in (None, "-") else "catalog.csv"
+        songs_path = str(Path(base).with_suffix("")) + ".songs.jsonl"
+    score_args = argparse.Namespace(
+        paths=args.paths, output=songs_path, recursive=True, format="jsonl", no_progress=args.no_progress,
+        model=args.model, cues=False, segments=True, batch_size=32, resume=args.resume, jobs=args.jobs,
+        threads=args.threads,
+    )
+    rc = cmd_score(score_args)
+    if rc != 0:
+        return rc
+    det = _load_detector(args, "catalog", "every verdict below is")
+    if det is None:
+        return 1
+    try:
+        with open(songs_path, encoding="utf-8") as fh:
+            rows = [json.loads(line) for line in fh if line.strip()]
+        cm = load_catalog_model(det.model_dir) if det.model_dir is not None else None
+    except (OSError, ValueError, AiaudioError) as e:
+        print(f"aiaudio catalog: {e}", file=sys.stderr)
+        return 1
+    from .catalog import CatalogModel
+
+    cat = build_catalog(
+        songs_from_rows(rows, det.config, args.group_by), cm or CatalogModel(), det.config,
+        model_version=det.version, group_by=args.group_by,
+    )
+    try:
+        fh = _open_output(args.output)
+        try:
+            writer = RowWriter(fh, "csv", CATALOG_COLUMNS)
+            for row in cat.rows():
+                writer.write(row)
+        finally:
+            if fh is not sys.stdout:
+                fh.close()
+        if args.html:
+            from .catalog_report import write_catalog_html
+
+            write_catalog_html(
+                cat, args.html, title=args.title, threshold=det.config.threshold, uncertain_low=det.config.uncertain_low
+            )
+    except OSError as e:
+        print(f"aiaudio catalog: cannot write output: {e}", file=sys.stderr)
+        return 1
+    tiers: dict[str, int] = {}
+    for g in cat.groups:
+        tiers[g.verdict] = tiers.get(g.verdict, 0) + 1
+    summary = ", ".join(f"{n} {v}" for v, n in tiers.items())
+    where = f" -> {args.output}" if args.output not in (None, "-") else ""
+    html = f" and {args.html}" if args.html else ""
+    print(f"aiaudio catalog: {len(cat.groups)} groups ({summary}); song rows in {songs_path}{where}{html}", file=sys.stderr)
     return 0
 
 
@@ -785,6 +852,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, metavar="N", help="CNN threads (default: chosen from the CPU cores)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser(
+        "catalog",
+        help="one verdict per artist, album, folder or tag: songs combined, with the evidence song by song",
+        description=(
+            "Score the songs (rows as `aiaudio score --segments` writes them, kept in SONGS for --resume), "
+            "group them by tag or folder (folders are searched recursively) and give each group a verdict: "
+            "the songs' calibrated combination with its 90% interval, songs per tier, the most AI-like songs "
+            "with their time ranges, the songs that decide it, and the AI-looking minority of a mixed catalogue."
+        ),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files and/or folders")
+    p.add_argument("-o", "--output", metavar="CSV", help="write one row per group here (default: standard output)")
+    p.add_argument(
+        "--group-by", default="artist", metavar="HOW",
+        help="artist (album artist, else artist tag), album, folder, or tag:FIELD; files without the tag go by folder (default: artist)",
+    )
+    p.add_argument("--html", metavar="HTML", help="also write a self-contained HTML report (sortable, expandable groups)")
+    p.add_argument("--title", help="title of the HTML report")
+    p.add_argument(
+        "--songs", metavar="SONGS",
+        help="per-song rows (JSON lines; default: OUT with .songs.jsonl, or catalog.songs.jsonl without -o)",
+    )
+    p.add_argument("--resume", action="store_true", help="keep the songs already in SONGS and score only the others")
+    p.add_argument("-m", "--model", metavar="DIR", help="model directory (default: the shipped default model)")
+    p.add_argument("-j", "--jobs", type=int, metavar="N", help="decode worker processes (as for score)")
+    p.add_argument("--threads", type=int, metavar="N", help="CNN threads (as for score)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
+    p.set_defaults(func=cmd_catalog)
 
     p = sub.add_parser(
         "cues",

@@ -368,6 +368,44 @@ class Detector:
                 out.append(net(x[i : i + bs]).double().numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
+    def segment_embeddings(self, segments: np.ndarray, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Logits and pooled CNN features of a batch of segments, in one pass.
+
+        The features are what the head of the CNN reads: the last conv block's output
+        averaged over time and flattened (channels x frequency rows); the logit is the head
+        applied to them, the same value :meth:`segment_logits` gives within float rounding.
+
+        Parameters
+        ----------
+        segments : np.ndarray
+            ``(n, segment_samples)`` mono samples at :attr:`sample_rate`.
+        batch_size : int, optional
+            Segments per forward pass (default :attr:`batch_size`).
+
+        Returns
+        -------
+        logits : np.ndarray
+            ``float64``, shape ``(n,)``.
+        features : np.ndarray
+            ``float32``, shape ``(n, d)``.
+        """
+        bs = self.batch_size if batch_size is None else int(batch_size)
+        if bs < 1:
+            raise ValueError("batch_size must be >= 1")
+        x = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
+        net = self._inference_net()
+        spec = net.spectrogram if isinstance(net, _InferenceNet) else net.frontend
+        cnn = net.cnn
+        logits, feats = [], []
+        with torch.inference_mode():
+            for i in range(0, x.shape[0], bs):
+                h = cnn.features(spec(x[i : i + bs])).mean(dim=3).flatten(1)
+                logits.append(cnn.head(h).squeeze(1).double().numpy())
+                feats.append(h.float().numpy())
+        if not logits:
+            return np.zeros(0), np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate(logits), np.concatenate(feats)
+
     def _inference_net(self) -> nn.Module:
         """The module that computes segment logits (see :meth:`segment_logits`)."""
         m = self.model

@@ -89,6 +89,7 @@ def test_every_public_function_works_twice_and_the_calls_agree(clip: Path) -> No
         ),
         "score": (lambda: aiaudio.score(clip), lambda s: s.to_dict()),
         "explain": (lambda: aiaudio.explain(clip, cues=False, interventions=False, saliency=False), _explanation),
+        "score_catalog": (lambda: aiaudio.score_catalog([clip], group_by="folder", jobs=0), lambda c: c.rows()),
     }
     public = {n for n in aiaudio.__all__ if inspect.isfunction(getattr(aiaudio, n))}
     assert public == set(cases), "a public function without a case here: add one"
