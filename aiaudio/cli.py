@@ -72,24 +72,31 @@ def collect_inputs(paths: Sequence[str], recursive: bool = False) -> list[str]:
 
 
 class RowWriter:
-    """Writes result rows as CSV or JSON lines, flushing each one."""
+    """Writes result rows as CSV or JSON lines, flushing each one.
+
+    File names are kept exact (see :mod:`aiaudio._outfiles`): CSV fields with a comma, a
+    quote, ``\\r`` or ``\\n`` are quoted, and a name that is not valid UTF-8 goes out byte for
+    byte in CSV (``fh`` must be open with ``errors="surrogateescape"``) and as ``\\udcXX``
+    escapes in JSON.
+    """
 
     def __init__(self, fh: IO[str], fmt: str, columns: list[str], header: bool = True):
         self.fh = fh
         self.fmt = fmt
         self.columns = columns
-        self._csv = None
-        if fmt == "csv":
-            self._csv = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-            if header:  # no header when appending to a resumed file
-                self._csv.writeheader()
-                fh.flush()
+        if fmt == "csv" and header:  # no header when appending to a resumed file
+            from ._outfiles import csv_line
+
+            fh.write(csv_line(columns))
+            fh.flush()
 
     def write(self, row: dict[str, Any]) -> None:
-        if self._csv is not None:
-            self._csv.writerow({k: _cell(row.get(k)) for k in self.columns})
+        from ._outfiles import csv_line, json_dumps
+
+        if self.fmt == "csv":
+            self.fh.write(csv_line([_cell(row.get(k)) for k in self.columns]))
         else:
-            self.fh.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
+            self.fh.write(json_dumps(_jsonable(row)) + "\n")
         self.fh.flush()
 
 
@@ -129,11 +136,31 @@ def _progress(items: list[str], enabled: bool, desc: str) -> Iterable[str]:
     return tqdm(items, desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True)
 
 
+def _stdout_for_rows() -> IO[str]:
+    """Standard output, set to write file names that are not valid UTF-8 byte for byte."""
+    out = sys.stdout
+    if getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure"):
+        try:
+            out.reconfigure(errors="surrogateescape")
+        except (AttributeError, ValueError, OSError):  # pragma: no cover - a replaced stream
+            pass
+    return out
+
+
 def _open_output(output: str | None) -> IO[str]:
+    """Standard output, or the file ``output`` opened for writing (a device or a pipe is written through).
+
+    Raises ``ValueError`` (with the message for the user) when ``output`` cannot be an
+    output: a folder, a socket, a block device, a missing folder.
+    """
+    from ._outfiles import TEXT_FILE, output_target
+
     if output in (None, "-"):
-        return sys.stdout
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    return open(output, "w", newline="", encoding="utf-8")
+        return _stdout_for_rows()
+    kind, detail = output_target(output)
+    if kind == "refuse":
+        raise ValueError(detail)
+    return open(output, "w", **TEXT_FILE)
 
 
 def _error_text(e: BaseException) -> str:
@@ -242,7 +269,6 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from .detector import UntrainedModelWarning
     from .pipeline import ResumableOutput, ResumeError
 
     to_stdout = args.output in (None, "-")
@@ -268,12 +294,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     out: ResumableOutput | None = None
     todo = files
     if to_stdout:
-        fh: IO[str] = sys.stdout
+        fh: IO[str] = _stdout_for_rows()
     else:
+        # checked, locked and opened before anything is scored
         out = ResumableOutput(args.output, fmt, columns, resume=args.resume)
         try:
             fh = out.open()
-        except ResumeError as e:
+        except ResumeError as e:  # also a folder, a missing folder, another run holding OUT
             print(f"aiaudio score: {e}", file=sys.stderr)
             return 2
         except OSError as e:
@@ -282,58 +309,127 @@ def cmd_score(args: argparse.Namespace) -> int:
         if out.note:
             print(f"aiaudio score: {out.note}", file=sys.stderr)
         todo = [f for f in files if f not in out.done]
+    try:
+        return _score_into(args, det, files, todo, fh, out, fmt, columns)
+    finally:
+        if out is not None:
+            out.close()  # the lock on OUT.partial, if finishing did not release it
+
+
+def _score_into(
+    args: argparse.Namespace,
+    det: Any,
+    files: list[str],
+    todo: list[str],
+    fh: IO[str],
+    out: Any,
+    fmt: str,
+    columns: list[str],
+) -> int:
+    """Score ``todo`` into ``fh`` (``out``'s partial file, a device, or standard output), then finish ``out``.
+
+    Returns the exit status: 0 done, 1 the output could not be written (the rows written so
+    far stay in ``OUT.partial``), 130 / 143 interrupted by Ctrl-C / SIGTERM.
+    """
+    from .detector import UntrainedModelWarning
+    from .pipeline import _HeldSignals
+
+    partial = out is not None and not out.streaming
     kept = len(files) - len(todo)
     progress = not args.no_progress and sys.stderr.isatty()
     n_err = n_new = n_dec = 0
     interrupted: KeyboardInterrupt | None = None
+    write_error: OSError | None = None
     try:
         old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread
         old_term = None
     try:
-        writer = RowWriter(fh, fmt, columns, header=out is None or out.fresh)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UntrainedModelWarning)  # printed once above
-            rows = _score_rows(
-                det, todo, args.cues, args.segments and fmt == "jsonl", progress,
-                jobs=args.jobs, threads=args.threads, done_before=kept,
-            )
-            for row in rows:
-                writer.write(row)
-                n_new += 1
-                n_err += bool(row.get("error"))
-                n_dec += "decoder_messages" in (row.get("flags") or ())
-    except KeyboardInterrupt as e:
-        interrupted = e
+        try:
+            try:
+                writer = RowWriter(fh, fmt, columns, header=out is None or out.fresh)
+            except OSError as e:
+                if isinstance(e, BrokenPipeError) and not partial:
+                    raise
+                write_error = e
+            if write_error is None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UntrainedModelWarning)  # printed once above
+                    rows = _score_rows(
+                        det, todo, args.cues, args.segments and fmt == "jsonl", progress,
+                        jobs=args.jobs, threads=args.threads, done_before=kept,
+                    )
+                    try:
+                        for row in rows:
+                            try:
+                                writer.write(row)
+                            except OSError as e:  # a full disk, a pipe closed by its reader
+                                if isinstance(e, BrokenPipeError) and not partial:
+                                    raise  # like `aiaudio score DIR | head`: stop quietly
+                                write_error = e
+                                break
+                            n_new += 1
+                            n_err += bool(row.get("error"))
+                            n_dec += "decoder_messages" in (row.get("flags") or ())
+                    finally:
+                        rows.close()  # stops the decode workers
+        except KeyboardInterrupt as e:
+            interrupted = e
+        finally:
+            if fh is not sys.stdout:
+                try:
+                    fh.close()
+                except OSError as e:  # what was left in the buffer could not be written either
+                    if write_error is None and interrupted is None:
+                        write_error = e
+        done = kept + n_new
+        if interrupted is not None:
+            if partial:
+                print(
+                    f"aiaudio score: interrupted; {done} of {len(files)} files are done and their rows "
+                    f"are in {out.partial}. Run the same command again with --resume to score the rest.",
+                    file=sys.stderr,
+                )
+            else:
+                print("aiaudio score: interrupted", file=sys.stderr)
+            return 143 if isinstance(interrupted, _Terminated) else 130
+        if write_error is not None:
+            why = write_error.strerror or str(write_error)
+            if partial:
+                print(
+                    f"aiaudio score: cannot write {out.partial}: {why}. {done} of {len(files)} files are done "
+                    f"and their rows are in {out.partial}; make room (or fix the cause) and run the same "
+                    "command again with --resume to score the rest.",
+                    file=sys.stderr,
+                )
+            else:
+                print(f"aiaudio score: cannot write {args.output or 'standard output'}: {why}", file=sys.stderr)
+            return 1
+        where = f" -> {args.output}" if out is not None else ""
+        earlier = f" ({kept} kept from the earlier run)" if kept else ""
+        damaged = f", {n_dec} with decoder messages (flag decoder_messages)" if n_dec else ""
+        summary = f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}"
+        if partial:
+            # Ctrl-C or SIGTERM while OUT is written is held, then dropped: OUT is complete (exit 0),
+            # or, when writing it failed, untouched with the rows still in OUT.partial.
+            try:
+                with _HeldSignals(redeliver=False):
+                    out.finish(order=files)
+                    print(summary, file=sys.stderr)
+            except OSError as e:
+                print(
+                    f"aiaudio score: cannot write {args.output}: {e.strerror or e}. Nothing is lost: the rows of all "
+                    f"{len(files)} files are in {out.partial}; make room (or fix the cause) and run the same command "
+                    "again with --resume to write it.",
+                    file=sys.stderr,
+                )
+                return 1
+            return 0
+        print(summary, file=sys.stderr)
+        return 0
     finally:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
-        if fh is not sys.stdout:
-            fh.close()
-    if interrupted is not None:
-        if out is not None:
-            print(
-                f"aiaudio score: interrupted; {kept + n_new} of {len(files)} files are done and their rows "
-                f"are in {out.partial}. Run the same command again with --resume to score the rest.",
-                file=sys.stderr,
-            )
-        else:
-            print("aiaudio score: interrupted", file=sys.stderr)
-        return 143 if isinstance(interrupted, _Terminated) else 130
-    if out is not None:
-        try:
-            out.finish(order=files)
-        except OSError as e:
-            print(f"aiaudio score: cannot write {args.output}: {e} (the rows are in {out.partial})", file=sys.stderr)
-            return 1
-    where = f" -> {args.output}" if out is not None else ""
-    earlier = f" ({kept} kept from the earlier run)" if kept else ""
-    damaged = f", {n_dec} with decoder messages (flag decoder_messages)" if n_dec else ""
-    print(
-        f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}",
-        file=sys.stderr,
-    )
-    return 0
 
 
 def cmd_cues(args: argparse.Namespace) -> int:
@@ -347,6 +443,9 @@ def cmd_cues(args: argparse.Namespace) -> int:
     columns = ["path", *CUE_NAMES, "error"]
     try:
         fh = _open_output(args.output)
+    except ValueError as e:  # a folder, a missing folder, a socket: say so before any work
+        print(f"aiaudio cues: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"aiaudio cues: cannot write {args.output}: {e}", file=sys.stderr)
         return 1
@@ -464,7 +563,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     except AiaudioError as e:
         print(f"aiaudio explain: {e}", file=sys.stderr)
         return 1
-    print(ex.summary)
+    print(ex.summary, file=_stdout_for_rows())  # a file name that is not UTF-8 is printed as it is
     try:
         if args.json:
             ex.to_json(args.json)
