@@ -4,9 +4,11 @@
     aiaudio cues PATH [PATH ...] [-o OUT]
 
 Exit status: 0 when the run finished (also when some files gave error rows),
-1 when the model could not be loaded or the output not written, 2 for usage
-errors and when no input was found, 130 after Ctrl-C (143 after SIGTERM): ``score`` then
-leaves the finished rows in ``OUT.partial`` for ``--resume``.
+1 when the model could not be loaded or the output not written (a full disk), 2 for usage
+errors, when no input was found and when OUT cannot be used (a folder, a missing folder,
+another run writing it), 130 after Ctrl-C (143 after SIGTERM): ``score`` then leaves the
+finished rows in ``OUT.partial`` for ``--resume``. A Ctrl-C while OUT is being finished
+waits for it (exit 0).
 """
 
 from __future__ import annotations
