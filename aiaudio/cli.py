@@ -14,6 +14,7 @@ waits for it (exit 0).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -73,8 +74,19 @@ def collect_inputs(paths: Sequence[str], recursive: bool = False) -> list[str]:
 # --------------------------------------------------------------------------- output
 
 
+class _RowWriteError(Exception):
+    """Writing a row failed (``error``: the ``OSError``; a closed pipe is not one: see :class:`RowWriter`)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 class RowWriter:
     """Writes result rows as CSV or JSON lines, flushing each one.
+
+    A failed write raises :class:`_RowWriteError` (``BrokenPipeError`` as it is: the reader
+    of a pipe went away, as with ``aiaudio score DIR | head``).
 
     File names are kept exact (see :mod:`aiaudio._outfiles`): CSV fields with a comma, a
     quote, ``\\r`` or ``\\n`` are quoted, and a name that is not valid UTF-8 goes out byte for
@@ -89,17 +101,24 @@ class RowWriter:
         if fmt == "csv" and header:  # no header when appending to a resumed file
             from ._outfiles import csv_line
 
-            fh.write(csv_line(columns))
-            fh.flush()
+            self._put(csv_line(columns))
 
     def write(self, row: dict[str, Any]) -> None:
         from ._outfiles import csv_line, json_dumps
 
         if self.fmt == "csv":
-            self.fh.write(csv_line([_cell(row.get(k)) for k in self.columns]))
+            self._put(csv_line([_cell(row.get(k)) for k in self.columns]))
         else:
-            self.fh.write(json_dumps(_jsonable(row)) + "\n")
-        self.fh.flush()
+            self._put(json_dumps(_jsonable(row)) + "\n")
+
+    def _put(self, text: str) -> None:
+        try:
+            self.fh.write(text)
+            self.fh.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _RowWriteError(e) from e
 
 
 def _cell(v: Any) -> Any:
@@ -271,6 +290,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    from .detector import UntrainedModelWarning
     from .pipeline import ResumableOutput, ResumeError
 
     to_stdout = args.output in (None, "-")
@@ -311,127 +331,94 @@ def cmd_score(args: argparse.Namespace) -> int:
         if out.note:
             print(f"aiaudio score: {out.note}", file=sys.stderr)
         todo = [f for f in files if f not in out.done]
-    try:
-        return _score_into(args, det, files, todo, fh, out, fmt, columns)
-    finally:
-        if out is not None:
-            out.close()  # the lock on OUT.partial, if finishing did not release it
-
-
-def _score_into(
-    args: argparse.Namespace,
-    det: Any,
-    files: list[str],
-    todo: list[str],
-    fh: IO[str],
-    out: Any,
-    fmt: str,
-    columns: list[str],
-) -> int:
-    """Score ``todo`` into ``fh`` (``out``'s partial file, a device, or standard output), then finish ``out``.
-
-    Returns the exit status: 0 done, 1 the output could not be written (the rows written so
-    far stay in ``OUT.partial``), 130 / 143 interrupted by Ctrl-C / SIGTERM.
-    """
-    from .detector import UntrainedModelWarning
-    from .pipeline import _HeldSignals
-
-    partial = out is not None and not out.streaming
     kept = len(files) - len(todo)
     progress = not args.no_progress and sys.stderr.isatty()
     n_err = n_new = n_dec = 0
     interrupted: KeyboardInterrupt | None = None
     write_error: OSError | None = None
+    rows = None
     try:
         old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread
         old_term = None
     try:
-        try:
-            try:
-                writer = RowWriter(fh, fmt, columns, header=out is None or out.fresh)
-            except OSError as e:
-                if isinstance(e, BrokenPipeError) and not partial:
-                    raise
-                write_error = e
-            if write_error is None:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UntrainedModelWarning)  # printed once above
-                    rows = _score_rows(
-                        det, todo, args.cues, args.segments and fmt == "jsonl", progress,
-                        jobs=args.jobs, threads=args.threads, done_before=kept,
-                    )
-                    try:
-                        for row in rows:
-                            try:
-                                writer.write(row)
-                            except OSError as e:  # a full disk, a pipe closed by its reader
-                                if isinstance(e, BrokenPipeError) and not partial:
-                                    raise  # like `aiaudio score DIR | head`: stop quietly
-                                write_error = e
-                                break
-                            n_new += 1
-                            n_err += bool(row.get("error"))
-                            n_dec += "decoder_messages" in (row.get("flags") or ())
-                    finally:
-                        rows.close()  # stops the decode workers
-        except KeyboardInterrupt as e:
-            interrupted = e
-        finally:
-            if fh is not sys.stdout:
-                try:
-                    fh.close()
-                except OSError as e:  # what was left in the buffer could not be written either
-                    if write_error is None and interrupted is None:
-                        write_error = e
-        done = kept + n_new
-        if interrupted is not None:
-            if partial:
-                print(
-                    f"aiaudio score: interrupted; {done} of {len(files)} files are done and their rows "
-                    f"are in {out.partial}. Run the same command again with --resume to score the rest.",
-                    file=sys.stderr,
-                )
-            else:
-                print("aiaudio score: interrupted", file=sys.stderr)
-            return 143 if isinstance(interrupted, _Terminated) else 130
-        if write_error is not None:
-            why = write_error.strerror or str(write_error)
-            if partial:
-                print(
-                    f"aiaudio score: cannot write {out.partial}: {why}. {done} of {len(files)} files are done "
-                    f"and their rows are in {out.partial}; make room (or fix the cause) and run the same "
-                    "command again with --resume to score the rest.",
-                    file=sys.stderr,
-                )
-            else:
-                print(f"aiaudio score: cannot write {args.output or 'standard output'}: {why}", file=sys.stderr)
-            return 1
-        where = f" -> {args.output}" if out is not None else ""
-        earlier = f" ({kept} kept from the earlier run)" if kept else ""
-        damaged = f", {n_dec} with decoder messages (flag decoder_messages)" if n_dec else ""
-        summary = f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}"
-        if partial:
-            # Ctrl-C or SIGTERM while OUT is written is held, then dropped: OUT is complete (exit 0),
-            # or, when writing it failed, untouched with the rows still in OUT.partial.
-            try:
-                with _HeldSignals(redeliver=False):
-                    out.finish(order=files)
-                    print(summary, file=sys.stderr)
-            except OSError as e:
-                print(
-                    f"aiaudio score: cannot write {args.output}: {e.strerror or e}. Nothing is lost: the rows of all "
-                    f"{len(files)} files are in {out.partial}; make room (or fix the cause) and run the same command "
-                    "again with --resume to write it.",
-                    file=sys.stderr,
-                )
-                return 1
-            return 0
-        print(summary, file=sys.stderr)
-        return 0
+        writer = RowWriter(fh, fmt, columns, header=out is None or out.fresh)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UntrainedModelWarning)  # printed once above
+            rows = _score_rows(
+                det, todo, args.cues, args.segments and fmt == "jsonl", progress,
+                jobs=args.jobs, threads=args.threads, done_before=kept,
+            )
+            for row in rows:
+                writer.write(row)
+                n_new += 1
+                n_err += bool(row.get("error"))
+                n_dec += "decoder_messages" in (row.get("flags") or ())
+    except KeyboardInterrupt as e:
+        interrupted = e
+    except _RowWriteError as e:  # a full disk, a device that refuses: the rows so far are kept
+        write_error = e.error
     finally:
+        if rows is not None:
+            rows.close()  # stops the decode workers
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+        if fh is not sys.stdout:
+            try:
+                fh.close()
+            except OSError as e:  # the rest of a row that could not be written
+                write_error = write_error or e
+    streaming = out is None or out.streaming
+    if interrupted is not None:
+        if not streaming:
+            out.close()
+            print(
+                f"aiaudio score: interrupted; {kept + n_new} of {len(files)} files are done and their rows "
+                f"are in {out.partial}. Run the same command again with --resume to score the rest.",
+                file=sys.stderr,
+            )
+        else:
+            print("aiaudio score: interrupted", file=sys.stderr)
+        return 143 if isinstance(interrupted, _Terminated) else 130
+    if write_error is not None:
+        why = write_error.strerror or str(write_error)
+        if not streaming:
+            out.close()
+            print(
+                f"aiaudio score: cannot write {out.partial}: {why}. {kept + n_new} of {len(files)} files are done "
+                f"and their rows are in {out.partial}; make room (or fix the cause) and run the same command "
+                "again with --resume to score the rest.",
+                file=sys.stderr,
+            )
+        else:
+            print(f"aiaudio score: cannot write {args.output or 'standard output'}: {why}", file=sys.stderr)
+        return 1
+    where = f" -> {args.output}" if out is not None else ""
+    earlier = f" ({kept} kept from the earlier run)" if kept else ""
+    damaged = f", {n_dec} with decoder messages (flag decoder_messages)" if n_dec else ""
+    summary = f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}"
+    if not streaming:
+        # Ctrl-C or SIGTERM while OUT is written is held, then dropped: OUT is complete (exit 0),
+        # or, when writing it failed, untouched with every row still in OUT.partial (no OUT.tmp).
+        from .pipeline import _HeldSignals
+
+        try:
+            with _HeldSignals(redeliver=False):
+                out.finish(order=files)
+                print(summary, file=sys.stderr)
+        except OSError as e:
+            print(
+                f"aiaudio score: cannot write {args.output}: {e.strerror or e}. Nothing is lost: the rows of all "
+                f"{len(files)} files are in {out.partial}; make room (or fix the cause) and run the same command "
+                "again with --resume to write it.",
+                file=sys.stderr,
+            )
+            return 1
+        finally:
+            out.close()
+        return 0
+    print(summary, file=sys.stderr)
+    return 0
 
 
 def cmd_cues(args: argparse.Namespace) -> int:
@@ -464,9 +451,13 @@ def cmd_cues(args: argparse.Namespace) -> int:
                 row["error"] = _error_text(e)
                 n_err += 1
             writer.write(row)
+    except _RowWriteError as e:  # a full disk
+        print(f"aiaudio cues: cannot write {args.output or 'standard output'}: {e.error.strerror or e}", file=sys.stderr)
+        return 1
     finally:
         if fh is not sys.stdout:
-            fh.close()
+            with contextlib.suppress(OSError):  # after a failed write: the same error again
+                fh.close()
     print(f"aiaudio cues: {len(files)} files, {n_err} errors", file=sys.stderr)
     return 0
 

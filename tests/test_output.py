@@ -198,6 +198,15 @@ def test_output_to_a_device_writes_through_and_leaves_the_device(folder, model_d
         assert stat.S_ISCHR(os.stat(dev, follow_symlinks=False).st_mode), "the device node was replaced"
         assert link.is_symlink() and os.readlink(link) == str(dev)
         assert _leftovers(tmp_path) == []
+    # a device that refuses the rows (a private /dev/full): one message, exit 1, the device stays
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    capsys.readouterr()
+    for cmd in (["score", str(folder), *_args(model_dir)], ["cues", str(folder), "--no-progress"]):
+        assert main([*cmd, "-o", str(full)]) == 1
+        err = capsys.readouterr().err
+        assert err.count(f"cannot write {full}: No space left on device") == 1 and "Traceback" not in err, err
+        assert stat.S_ISCHR(os.lstat(full).st_mode)
     # there is nothing to resume on a device: said before any work
     assert main(["score", str(folder), "-o", str(dev), "--resume", *_args(model_dir)]) == 2
     assert "--resume needs a regular file" in capsys.readouterr().err
@@ -247,7 +256,7 @@ def test_output_through_a_symlink_writes_its_target_and_keeps_the_link(folder, m
     assert _leftovers(real.parent) == []
 
 
-@pytest.mark.parametrize("kind", ["folder", "missing-folder", "socket", "block-device", "socket-cues", "folder-cues"])
+@pytest.mark.parametrize("kind", ["folder", "missing-folder", "not-writable", "socket", "block-device", "socket-cues", "folder-cues"])
 def test_an_output_that_cannot_be_written_is_refused_before_scoring(folder, model_dir, tmp_path, monkeypatch, capsys, kind) -> None:
     calls: list[str] = []
     real_score_files = pipeline.score_files
@@ -262,6 +271,11 @@ def test_an_output_that_cannot_be_written_is_refused_before_scoring(folder, mode
         out.mkdir()
     elif kind == "missing-folder":
         out = tmp_path / "no" / "such" / "out.csv"
+    elif kind == "not-writable":  # tests run as root, who may write anywhere: the system is made to say no
+        (tmp_path / "ro").mkdir()
+        out = tmp_path / "ro" / "out.csv"
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **k: False if os.fspath(p) == str(out.parent) and mode & os.W_OK else real_access(p, mode, **k))
     elif kind.startswith("socket"):
         s = socket.socket(socket.AF_UNIX)
         s.bind(str(out))
@@ -274,7 +288,10 @@ def test_an_output_that_cannot_be_written_is_refused_before_scoring(folder, mode
         rc = main(["score", str(folder), "-o", str(out), *_args(model_dir)])
     err = capsys.readouterr().err
     assert rc == 2 and calls == []
-    words = {"folder": "is a folder", "missing-folder": "does not exist", "socket": "is a socket", "block-device": "block device"}
+    words = {
+        "folder": "is a folder", "missing-folder": "does not exist", "not-writable": "no permission to create files in",
+        "socket": "is a socket", "block-device": "block device",
+    }
     assert words[kind.split("-cues")[0]] in err and "Traceback" not in err
     assert not Path(str(out) + ".partial").exists() and not Path(str(out) + ".tmp").exists()
     if kind == "block-device":
