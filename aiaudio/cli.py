@@ -5,17 +5,19 @@
     aiaudio catalog PATH [PATH ...] [--group-by artist|album|folder|tag:FIELD] [-o CSV] [--html HTML]
 
 Exit status: 0 when the run finished (also when some files gave error rows),
-1 when the model could not be loaded or the output not written, 2 for usage
-errors, when no input was found, when ``explain`` cannot read its file or ``report`` is
-not given a score output, and when an optional extra is missing (the message gives the
-``pip install`` command), 130 after Ctrl-C (143 after SIGTERM): ``score`` then
-leaves the finished rows in ``OUT.partial`` for ``--resume``.
+1 when the model could not be loaded or the output not written (a full disk), 2 for usage
+errors, when no input was found, when OUT cannot be used (a folder, a missing folder,
+another run writing it), when ``explain`` cannot read its file or ``report`` is not given
+a score output, and when an optional extra is missing (the message gives the ``pip
+install`` command), 130 after Ctrl-C (143 after SIGTERM): ``score`` then leaves the
+finished rows in ``OUT.partial`` for ``--resume``. A Ctrl-C while OUT is being finished
+waits for it (exit 0).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import json
 import math
 import os
@@ -74,26 +76,51 @@ def collect_inputs(paths: Sequence[str], recursive: bool = False) -> list[str]:
 # --------------------------------------------------------------------------- output
 
 
+class _RowWriteError(Exception):
+    """Writing a row failed (``error``: the ``OSError``; a closed pipe is not one: see :class:`RowWriter`)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
+
+
 class RowWriter:
-    """Writes result rows as CSV or JSON lines, flushing each one."""
+    """Writes result rows as CSV or JSON lines, flushing each one.
+
+    A failed write raises :class:`_RowWriteError` (``BrokenPipeError`` as it is: the reader
+    of a pipe went away, as with ``aiaudio score DIR | head``).
+
+    File names are kept exact (see :mod:`aiaudio._outfiles`): CSV fields with a comma, a
+    quote, ``\\r`` or ``\\n`` are quoted, and a name that is not valid UTF-8 goes out byte for
+    byte in CSV (``fh`` must be open with ``errors="surrogateescape"``) and as ``\\udcXX``
+    escapes in JSON.
+    """
 
     def __init__(self, fh: IO[str], fmt: str, columns: list[str], header: bool = True):
         self.fh = fh
         self.fmt = fmt
         self.columns = columns
-        self._csv = None
-        if fmt == "csv":
-            self._csv = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-            if header:  # no header when appending to a resumed file
-                self._csv.writeheader()
-                fh.flush()
+        if fmt == "csv" and header:  # no header when appending to a resumed file
+            from ._outfiles import csv_line
+
+            self._put(csv_line(columns))
 
     def write(self, row: dict[str, Any]) -> None:
-        if self._csv is not None:
-            self._csv.writerow({k: _cell(row.get(k)) for k in self.columns})
+        from ._outfiles import csv_line, json_dumps
+
+        if self.fmt == "csv":
+            self._put(csv_line([_cell(row.get(k)) for k in self.columns]))
         else:
-            self.fh.write(json.dumps(_jsonable(row), ensure_ascii=False) + "\n")
-        self.fh.flush()
+            self._put(json_dumps(_jsonable(row)) + "\n")
+
+    def _put(self, text: str) -> None:
+        try:
+            self.fh.write(text)
+            self.fh.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _RowWriteError(e) from e
 
 
 def _cell(v: Any) -> Any:
@@ -132,11 +159,31 @@ def _progress(items: list[str], enabled: bool, desc: str) -> Iterable[str]:
     return tqdm(items, desc=desc, unit="file", file=sys.stderr, dynamic_ncols=True)
 
 
+def _stdout_for_rows() -> IO[str]:
+    """Standard output, set to write file names that are not valid UTF-8 byte for byte."""
+    out = sys.stdout
+    if getattr(out, "errors", None) == "strict" and hasattr(out, "reconfigure"):
+        try:
+            out.reconfigure(errors="surrogateescape")
+        except (AttributeError, ValueError, OSError):  # pragma: no cover - a replaced stream
+            pass
+    return out
+
+
 def _open_output(output: str | None) -> IO[str]:
+    """Standard output, or the file ``output`` opened for writing (a device or a pipe is written through).
+
+    Raises ``ValueError`` (with the message for the user) when ``output`` cannot be an
+    output: a folder, a socket, a block device, a missing folder.
+    """
+    from ._outfiles import TEXT_FILE, output_target
+
     if output in (None, "-"):
-        return sys.stdout
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    return open(output, "w", newline="", encoding="utf-8")
+        return _stdout_for_rows()
+    kind, detail = output_target(output)
+    if kind == "refuse":
+        raise ValueError(detail)
+    return open(output, "w", **TEXT_FILE)
 
 
 def _error_text(e: BaseException) -> str:
@@ -272,12 +319,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     out: ResumableOutput | None = None
     todo = files
     if to_stdout:
-        fh: IO[str] = sys.stdout
+        fh: IO[str] = _stdout_for_rows()
     else:
+        # checked, locked and opened before anything is scored
         out = ResumableOutput(args.output, fmt, columns, resume=args.resume)
         try:
             fh = out.open()
-        except ResumeError as e:
+        except ResumeError as e:  # also a folder, a missing folder, another run holding OUT
             print(f"aiaudio score: {e}", file=sys.stderr)
             return 2
         except OSError as e:
@@ -290,6 +338,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     n_err = n_new = n_dec = 0
     interrupted: KeyboardInterrupt | None = None
+    write_error: OSError | None = None
+    rows = None
     try:
         old_term = signal.signal(signal.SIGTERM, _raise_terminated)
     except ValueError:  # not the main thread
@@ -309,13 +359,22 @@ def cmd_score(args: argparse.Namespace) -> int:
                 n_dec += "decoder_messages" in (row.get("flags") or ())
     except KeyboardInterrupt as e:
         interrupted = e
+    except _RowWriteError as e:  # a full disk, a device that refuses: the rows so far are kept
+        write_error = e.error
     finally:
+        if rows is not None:
+            rows.close()  # stops the decode workers
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
         if fh is not sys.stdout:
-            fh.close()
+            try:
+                fh.close()
+            except OSError as e:  # the rest of a row that could not be written
+                write_error = write_error or e
+    streaming = out is None or out.streaming
     if interrupted is not None:
-        if out is not None:
+        if not streaming:
+            out.close()
             print(
                 f"aiaudio score: interrupted; {kept + n_new} of {len(files)} files are done and their rows "
                 f"are in {out.partial}. Run the same command again with --resume to score the rest.",
@@ -324,19 +383,44 @@ def cmd_score(args: argparse.Namespace) -> int:
         else:
             print("aiaudio score: interrupted", file=sys.stderr)
         return 143 if isinstance(interrupted, _Terminated) else 130
-    if out is not None:
-        try:
-            out.finish(order=files)
-        except OSError as e:
-            print(f"aiaudio score: cannot write {args.output}: {e} (the rows are in {out.partial})", file=sys.stderr)
-            return 1
+    if write_error is not None:
+        why = write_error.strerror or str(write_error)
+        if not streaming:
+            out.close()
+            print(
+                f"aiaudio score: cannot write {out.partial}: {why}. {kept + n_new} of {len(files)} files are done "
+                f"and their rows are in {out.partial}; make room (or fix the cause) and run the same command "
+                "again with --resume to score the rest.",
+                file=sys.stderr,
+            )
+        else:
+            print(f"aiaudio score: cannot write {args.output or 'standard output'}: {why}", file=sys.stderr)
+        return 1
     where = f" -> {args.output}" if out is not None else ""
     earlier = f" ({kept} kept from the earlier run)" if kept else ""
     damaged = f", {n_dec} with decoder messages (flag decoder_messages)" if n_dec else ""
-    print(
-        f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}",
-        file=sys.stderr,
-    )
+    summary = f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}"
+    if not streaming:
+        # Ctrl-C or SIGTERM while OUT is written is held, then dropped: OUT is complete (exit 0),
+        # or, when writing it failed, untouched with every row still in OUT.partial (no OUT.tmp).
+        from .pipeline import _HeldSignals
+
+        try:
+            with _HeldSignals(redeliver=False):
+                out.finish(order=files)
+                print(summary, file=sys.stderr)
+        except OSError as e:
+            print(
+                f"aiaudio score: cannot write {args.output}: {e.strerror or e}. Nothing is lost: the rows of all "
+                f"{len(files)} files are in {out.partial}; make room (or fix the cause) and run the same command "
+                "again with --resume to write it.",
+                file=sys.stderr,
+            )
+            return 1
+        finally:
+            out.close()
+        return 0
+    print(summary, file=sys.stderr)
     return 0
 
 
@@ -417,6 +501,9 @@ def cmd_cues(args: argparse.Namespace) -> int:
     max_s = args.max_analysis_s if args.max_analysis_s > 0 else None
     try:
         fh = _open_output(args.output)
+    except ValueError as e:  # a folder, a missing folder, a socket: say so before any work
+        print(f"aiaudio cues: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"aiaudio cues: cannot write {args.output}: {e}", file=sys.stderr)
         return 1
@@ -433,9 +520,13 @@ def cmd_cues(args: argparse.Namespace) -> int:
                 row["error"] = _error_text(e)
                 n_err += 1
             writer.write(row)
+    except _RowWriteError as e:  # a full disk
+        print(f"aiaudio cues: cannot write {args.output or 'standard output'}: {e.error.strerror or e}", file=sys.stderr)
+        return 1
     finally:
         if fh is not sys.stdout:
-            fh.close()
+            with contextlib.suppress(OSError):  # after a failed write: the same error again
+                fh.close()
     print(f"aiaudio cues: {len(files)} files, {n_err} errors", file=sys.stderr)
     return 0
 
@@ -699,7 +790,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         first = decoder_log.splitlines()[0]
         print(f"aiaudio explain: the decoder reported problems reading {args.file} (flag decoder_messages): {first}", file=sys.stderr)
     # with --json -, standard output holds the JSON and nothing else
-    print(ex.summary, file=sys.stderr if json_to_stdout else sys.stdout)
+    # a file name that is not UTF-8 is printed as it is
+    print(ex.summary, file=sys.stderr if json_to_stdout else _stdout_for_rows())
     try:
         if args.plot:
             ex.plot(args.plot)

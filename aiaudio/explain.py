@@ -600,7 +600,9 @@ class Explanation:
 
     def to_json(self, path: str | os.PathLike[str] | None = None, indent: int | None = 1) -> str:
         """The :meth:`to_dict` as JSON text; also written to ``path`` when given."""
-        text = json.dumps(self.to_dict(), indent=indent, allow_nan=False, ensure_ascii=False)
+        from ._outfiles import json_dumps  # a file name that is not UTF-8 as \udcXX escapes
+
+        text = json_dumps(self.to_dict(), indent=indent, allow_nan=False)
         if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             Path(path).write_text(text + "\n", encoding="utf-8")
