@@ -195,6 +195,16 @@ def _error_text(e: BaseException) -> str:
 # --------------------------------------------------------------------------- commands
 
 
+def _has_plotting(command: str, usage: str) -> bool:
+    """Whether matplotlib is there for ``usage``; if not, print the pip command (caller exits 2)."""
+    try:
+        require_extra(("matplotlib",), "plot", usage)
+    except MissingDependencyError as e:
+        print(f"aiaudio {command}: {e}", file=sys.stderr)
+        return False
+    return True
+
+
 def _load_detector(args: argparse.Namespace, command: str, what: str, batch_size: int | None = None):
     """Load ``--model`` (or the default) for a command; None (after saying why) when it fails.
 
@@ -674,12 +684,8 @@ def _explain_batch(args: argparse.Namespace) -> int:
     if not args.out_dir and not json_lines:
         print("aiaudio explain: with several files, say where the explanations go: --out-dir DIR or --json -", file=sys.stderr)
         return 2
-    if args.out_dir:
-        try:
-            require_extra(("matplotlib",), "plot", "aiaudio explain --out-dir")
-        except MissingDependencyError as e:
-            print(f"aiaudio explain: {e}", file=sys.stderr)
-            return 2
+    if args.out_dir and not _has_plotting("explain", "aiaudio explain --out-dir"):
+        return 2
     det = _load_detector(args, "explain", "the scores and their explanations are")
     if det is None:
         return 1
@@ -748,12 +754,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not os.path.exists(args.file):
         print(f"aiaudio explain: no such file: {args.file}", file=sys.stderr)
         return 2
-    if args.plot:
-        try:  # before the minutes of analysis, not after
-            require_extra(("matplotlib",), "plot", "aiaudio explain --plot")
-        except MissingDependencyError as e:
-            print(f"aiaudio explain: {e}", file=sys.stderr)
-            return 2
+    if args.plot and not _has_plotting("explain", "aiaudio explain --plot"):  # before the minutes of analysis
+        return 2
     det = _load_detector(args, "explain", "the score and its explanation are")
     if det is None:
         return 1
@@ -833,10 +835,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     make_plot = None
     if args.make_plots:
-        try:
-            require_extra(("matplotlib",), "plot", "aiaudio report --make-plots")
-        except MissingDependencyError as e:
-            print(f"aiaudio report: {e}", file=sys.stderr)
+        if not _has_plotting("report", "aiaudio report --make-plots"):
             return 2
         from .detector import UntrainedModelWarning
         from .explain import explain
