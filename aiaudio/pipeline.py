@@ -213,9 +213,38 @@ class PipelineStats:
 # --------------------------------------------------------------------------- decode side
 
 
+#: Test hook, for the interruption tests only (unset in normal use, and then costs one
+#: ``os.environ`` look-up per file): a decoder that reaches a file whose name is
+#: ``$AIAUDIO_TEST_HANG`` hangs there, as a decoder stuck in C code does: it writes its pid to
+#: ``$AIAUDIO_TEST_HANG_MARKER`` (when set) and waits until that file is removed (for ever
+#: when it is not set), with the signals that have a Python handler held off (a handler
+#: written in Python cannot run while C code loops). See tests/test_pipeline.py.
+TEST_HANG_ENV = "AIAUDIO_TEST_HANG"
+
+
+def _test_hang(path: str) -> None:
+    """The :data:`TEST_HANG_ENV` test hook: hang on the chosen file (see there)."""
+    name = os.environ.get(TEST_HANG_ENV)
+    if not name or os.path.basename(path) != name:
+        return
+    marker = os.environ.get(TEST_HANG_ENV + "_MARKER")
+    handled = {s for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if callable(signal.getsignal(s))}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
+    try:
+        if marker:
+            with open(marker + ".tmp", "w") as fh:
+                fh.write(str(os.getpid()))
+            os.replace(marker + ".tmp", marker)
+        while marker is None or os.path.exists(marker):
+            time.sleep(0.01)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_segments: int) -> Iterator[tuple]:
     """Messages a decode worker sends for one file: ``seg`` chunks, then ``end`` or ``err``."""
     try:
+        _test_hang(path)
         blocks, _, desc, cue_values = _model_rate_input(path, None, fe, cues)
         totals = _StreamTotals()
         starts: list[int] = []
