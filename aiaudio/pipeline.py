@@ -368,21 +368,52 @@ def _worker_loop(
 _PARENT_ENDS: set[Any] = set()
 
 
-def _process_main(task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int) -> None:
+#: Signals whose handlers a decode worker process resets (and that are held off while one is forked).
+_WORKER_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when the main process ``parent_pid`` ends, even by SIGKILL.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``): no handler,
+    mask or decoder stuck in C code can keep a worker alive through it. Elsewhere, and as a
+    second line, a watchdog thread checks once a second that the parent is still there.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:  # pragma: no cover
+            pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:  # the main process died (we were re-parented)
+                os._exit(1)
+            time.sleep(1.0)
+
+    if os.getppid() != parent_pid:  # it died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="aiaudio-parent-watch").start()
+
+
+def _process_main(
+    task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int, parent_pid: int
+) -> None:
     for c in list(_PARENT_ENDS):
         try:
             c.close()
         except OSError:  # pragma: no cover
             pass
     _PARENT_ENDS.clear()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
-    if sys.platform.startswith("linux"):
-        try:  # die with the main process even if it is killed outright
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except Exception:  # pragma: no cover
-            pass
+    # Handlers of the main process (the command line turns SIGTERM into an exception) have no
+    # business here: SIGTERM ends a worker at once and silently, Ctrl-C is the main process's.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)  # held off while forking
+    _die_with_parent(parent_pid)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     _worker_loop(task_conn, result_conn, fe, cues, chunk_segments, capture=True)
@@ -414,9 +445,19 @@ class _Worker:
             r_recv, r_send = ctx.Pipe(duplex=False)
             _PARENT_ENDS.update((t_send, r_recv))
             self.proc: Any = ctx.Process(
-                target=_process_main, args=(t_recv, r_send, fe, cues, chunk_segments), daemon=True, name="aiaudio-decode"
+                target=_process_main,
+                args=(t_recv, r_send, fe, cues, chunk_segments, os.getpid()),
+                daemon=True,
+                name="aiaudio-decode",
             )
-            self.proc.start()
+            # a signal arriving while the worker is forked would run the main process's handler
+            # in the worker: hold them off until the worker has reset its handlers
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS) if hasattr(signal, "pthread_sigmask") else None
+            try:
+                self.proc.start()
+            finally:
+                if held is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
             t_recv.close()
             r_send.close()
             self.sentinel: Any = self.proc.sentinel

@@ -390,3 +390,83 @@ def test_cli_replaces_a_stale_partial_without_resume_and_writes_input_order(det,
     assert main(["score", *clips, "-o", str(out), "--model", str(fast_model), "--resume"]) == 0
     assert out.read_bytes() == before
     assert main(["score", *clips, "--model", str(fast_model), "--resume"]) == 2  # stdout cannot resume
+
+
+# --------------------------------------------------------------------------- workers and signals
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(d))
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_the_main_process_leaves_no_worker_alive(folder, fast_model, tmp_path: Path) -> None:
+    """A worker stuck in its decoder (test hook: no Python signal handler can run) still dies
+    with the main process: the death signal is SIGKILL, not a handler inherited from the CLI."""
+    marker = tmp_path / "hanging"
+    p = _run_cli(
+        ["score", str(folder), "-o", str(tmp_path / "o.csv"), "--model", str(fast_model), "--jobs", "2", "--no-progress"],
+        env=_hang_env(HANG_AT, marker),
+    )
+    try:
+        _wait_until(lambda: p.poll() is not None or marker.exists(), "the decoder to reach the hanging file")
+        assert p.poll() is None, p.stderr.read()
+        stuck = int(marker.read_text())
+        workers = _children(p.pid)
+        assert stuck in workers and len(workers) == 2
+        p.kill()
+        p.wait(timeout=60)
+        _wait_until(lambda: not any(_alive(w) for w in workers), "the workers to end", limit_s=10.0)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        marker.unlink(missing_ok=True)  # releases a worker left hanging
+        _, err = p.communicate(timeout=60)
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based workers")
+def test_workers_end_silently_on_sigterm_and_ignore_ctrl_c(det, clips, capfd) -> None:
+    """Workers do not inherit the main process's handlers (the CLI turns SIGTERM into an
+    exception, which printed a traceback in each worker and kept a stuck one alive)."""
+    old = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        w = pipeline._Worker("process", det.config.frontend, False, 8)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    try:
+        def decode_one(i: int) -> None:
+            w.send((i, clips[0]))
+            while True:
+                msg = w.results.recv()
+                if msg[0] in ("end", "err"):
+                    assert msg[0] == "end" and msg[1] == i
+                    return
+
+        decode_one(0)  # the worker is up and has set itself up
+        os.kill(w.proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+        decode_one(1)  # still there, still working
+        os.kill(w.proc.pid, signal.SIGTERM)
+        w.proc.join(30)
+        assert w.proc.exitcode == -signal.SIGTERM
+    finally:
+        w.close(timeout=1.0)
+    assert "Traceback" not in capfd.readouterr().err
