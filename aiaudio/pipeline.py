@@ -75,9 +75,16 @@ from .frontend import FrontendConfig
 
 __all__ = [
     "DecoderCrashError",
+    "FILE_TIMEOUT_BASE_S",
+    "FILE_TIMEOUT_PER_MB_S",
+    "FileTimeoutError",
     "PipelineStats",
+    "RETRYABLE_REASONS",
     "Resources",
     "plan_resources",
+    "WorkerKilledError",
+    "file_time_limit",
+    "row_is_final",
     "score_files",
     "usable_cpus",
 ]
@@ -96,11 +103,127 @@ CNN_SHARE = 0.4
 MAX_TORCH_THREADS = 8
 
 
+#: Time limit per file (see :func:`file_time_limit`): this many seconds ...
+FILE_TIMEOUT_BASE_S = 60.0
+#: ... plus this many seconds per megabyte of the file.
+FILE_TIMEOUT_PER_MB_S = 10.0
+
+#: Error reasons that say nothing final about the file itself: its worker was killed from
+#: outside (``worker_killed``: the out-of-memory killer, a user), or it ran out of time
+#: (``timeout``: a stalled network mount, a busy machine, or a decoder that hangs on it).
+#: ``aiaudio score --resume`` scores the files of such rows again (a file that hangs every
+#: time costs its time limit on each resume); every other error row is final.
+RETRYABLE_REASONS = frozenset({"timeout", "worker_killed"})
+
+
+def row_is_final(row: Any) -> bool:
+    """Whether a row of ``aiaudio score`` output is final, or is to be scored again by ``--resume``.
+
+    Parameters
+    ----------
+    row : mapping
+        One row as read back (a CSV row as a dict of strings, or a JSON object); its
+        ``reason`` column (empty for scored files) is what counts.
+
+    Returns
+    -------
+    bool
+        ``False`` when the row's ``reason`` is in :data:`RETRYABLE_REASONS`.
+    """
+    return (row.get("reason") or "") not in RETRYABLE_REASONS
+
+
 class DecoderCrashError(AudioLoadError):
     """A decode worker died while reading this file (the decoder crashed on it)."""
 
     def __init__(self, message: str, *, path: str | None = None):
         super().__init__(message, path=path, reason="decoder_crash")
+
+
+class WorkerKilledError(AudioLoadError):
+    """The decode worker reading this file was killed from outside (reason ``worker_killed``).
+
+    A signal such as SIGKILL (the out-of-memory killer's) says nothing about the file: it
+    may well be fine, and ``aiaudio score --resume`` scores it again.
+
+    Attributes
+    ----------
+    signum : int
+        The signal that ended the worker.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, signum: int = 0):
+        super().__init__(message, path=path, reason="worker_killed")
+        self.signum = signum
+
+
+class FileTimeoutError(AudioLoadError):
+    """A file's decoder did not finish within the time limit (reason ``timeout``).
+
+    Its worker was killed and replaced, and the run went on.
+
+    Attributes
+    ----------
+    limit_s : float
+        The limit that was reached, in seconds.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, limit_s: float = math.nan):
+        super().__init__(message, path=path, reason="timeout")
+        self.limit_s = limit_s
+
+
+def file_time_limit(size_bytes: int | None, file_timeout: float | None = None) -> float:
+    """Seconds of decoding a file may take before it is given up (see :func:`score_files`).
+
+    Parameters
+    ----------
+    size_bytes : int or None
+        The file's size; ``None`` when not known (yet).
+    file_timeout : float, optional
+        A fixed limit for every file (``math.inf``: none); ``None`` (default) for
+        ``FILE_TIMEOUT_BASE_S + FILE_TIMEOUT_PER_MB_S`` per MB of the file: 60 s for a small
+        file, about 110 s for a 5 MB MP3, 10 minutes for a 55 MB FLAC.
+
+    Returns
+    -------
+    float
+    """
+    if file_timeout is not None:
+        return float(file_timeout)
+    return FILE_TIMEOUT_BASE_S + FILE_TIMEOUT_PER_MB_S * max(0, size_bytes or 0) / 1e6
+
+
+#: Signals that mean the decoder itself crashed (rather than the worker being killed from outside).
+_CRASH_SIGNALS = frozenset(
+    getattr(signal, n) for n in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT", "SIGSYS", "SIGTRAP") if hasattr(signal, n)
+)
+
+
+def _death_error(path: str, exitcode: int | None) -> AudioLoadError:
+    """The error of the file a worker was reading when it died with ``exitcode``."""
+    if exitcode is not None and exitcode < 0 and -exitcode not in _CRASH_SIGNALS:
+        signum = -exitcode
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        why = (
+            "perhaps the system ran out of memory: the out-of-memory killer sends SIGKILL"
+            if signum == getattr(signal, "SIGKILL", 9)
+            else "stopped from outside"
+        )
+        return WorkerKilledError(
+            f"{path}: the decode worker reading this file was killed ({name}, signal {signum}; {why}); "
+            "the file itself may be fine. Score it again (`aiaudio score --resume` retries it).",
+            path=path,
+            signum=signum,
+        )
+    return DecoderCrashError(
+        f"{path}: the decoder crashed while reading this file (worker exit code {exitcode}); "
+        "the file is probably damaged. Re-export or re-download it.",
+        path=path,
+    )
 
 
 # --------------------------------------------------------------------------- resources
@@ -196,7 +319,9 @@ class PipelineStats:
     max_chunk_segments : int
         Largest chunk of segments a worker sent.
     worker_restarts : int
-        Decode workers replaced after dying.
+        Decode workers replaced after dying or being stopped (a time-out).
+    timeouts : int
+        Files given up after their time limit.
     """
 
     resources: Resources | None = None
@@ -208,6 +333,7 @@ class PipelineStats:
     peak_pending_segments: int = 0
     max_chunk_segments: int = 0
     worker_restarts: int = 0
+    timeouts: int = 0
 
 
 # --------------------------------------------------------------------------- decode side
@@ -242,8 +368,13 @@ def _test_hang(path: str) -> None:
 
 
 def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_segments: int) -> Iterator[tuple]:
-    """Messages a decode worker sends for one file: ``seg`` chunks, then ``end`` or ``err``."""
+    """Messages a decode worker sends for one file: ``start`` (its size), ``seg`` chunks, then ``end`` or ``err``."""
     try:
+        try:
+            size: int | None = os.stat(path).st_size
+        except OSError:  # the decoder says why
+            size = None
+        yield ("start", idx, size)
         _test_hang(path)
         blocks, _, desc, cue_values = _model_rate_input(path, None, fe, cues)
         totals = _StreamTotals()
@@ -340,7 +471,9 @@ def _worker_loop(
 ) -> None:
     """Decode the files named on ``task_conn`` until ``None`` (or the pipe closes).
 
-    With ``capture``, what the decoding libraries print to standard error while a file is
+    Each message goes with the time it was sent (``(time.monotonic(), message)``), from
+    which the main process counts how long the decoder works on a file, not counting the
+    time it waits for the main process to take a message. With ``capture``, what the decoding libraries print to standard error while a file is
     decoded is attached to that file's ``end`` message instead of reaching the terminal.
     """
     cap = _StderrCapture() if capture else None
@@ -354,8 +487,8 @@ def _worker_loop(
             for msg in msgs if cap is None else _captured_messages(msgs, cap):
                 if msg[0] == "err":
                     msg = ("err", idx, _portable(msg[2]))
-                result_conn.send(msg)
-        result_conn.send(("bye",))
+                result_conn.send((time.monotonic(), msg))
+        result_conn.send((time.monotonic(), ("bye",)))
     except (EOFError, OSError):  # the main process went away or closed the run
         pass
     finally:
@@ -439,6 +572,11 @@ class _Worker:
         self.assigned: deque[int] = deque()
         self.said_bye = False
         self.closed_tasks = False
+        # the clock of the file being decoded (assigned[0]): seconds of decoding counted so far,
+        # since when the clock runs (the last message taken), and the file's limit
+        self.used = 0.0
+        self.clock_from = time.monotonic()
+        self.limit = math.inf
         if backend == "process":
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() and sys.platform != "darwin" else "spawn")
             t_recv, t_send = ctx.Pipe(duplex=False)
@@ -484,6 +622,19 @@ class _Worker:
     @property
     def exitcode(self) -> int | None:
         return getattr(self.proc, "exitcode", None)
+
+    def deadline(self) -> float:
+        """When the file being decoded runs out of time (``inf`` when the worker holds none)."""
+        return self.clock_from + self.limit - self.used if self.assigned else math.inf
+
+    def kill(self) -> None:
+        """Stop a process worker at once (a decoder that hangs may ignore anything gentler).
+
+        A thread cannot be stopped: it is left to end on its own (daemon) once its pipes close.
+        """
+        if not isinstance(self.proc, threading.Thread) and self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5.0)
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the worker: no more tasks, then wait a little, then terminate."""
@@ -575,6 +726,7 @@ def score_files(
     cues: bool = False,
     chunk_segments: int = CHUNK_SEGMENTS,
     stats: PipelineStats | None = None,
+    file_timeout: float | None = None,
 ) -> Iterator[tuple[str, Score | Exception]]:
     """Score many files, decoding in parallel with batched CNN inference.
 
@@ -602,6 +754,14 @@ def score_files(
         Segments per message from a worker (memory in flight scales with it).
     stats : PipelineStats, optional
         Filled in with counts and timings while the run goes.
+    file_timeout : float, optional
+        Seconds of decoding after which a file is given up: it gets a
+        :class:`FileTimeoutError` (reason ``timeout``), its worker is killed and replaced,
+        and the run goes on. ``None`` (default) scales the limit with the file's size
+        (:func:`file_time_limit`: 60 s plus 10 s per MB); ``math.inf`` sets none. Counted is
+        the time a worker decodes the file, not the time it waits for the CNN. Enforced by
+        process workers; a thread worker that hangs is left behind (threads cannot be
+        stopped), and with ``jobs=0`` no limit applies.
 
     Yields
     ------
@@ -609,8 +769,11 @@ def score_files(
         The input, as given (``os.fspath``).
     result : Score or Exception
         The score, or the error that file gave (:class:`~aiaudio.AudioLoadError` and its
-        subclasses for unreadable, damaged or too short files; :class:`DecoderCrashError`
-        when the decoder crashed on it). Results come in order of completion.
+        subclasses for unreadable, damaged or too short files and for special files such
+        as FIFOs, which are never opened; :class:`DecoderCrashError` when the decoder
+        crashed on it; :class:`WorkerKilledError` when its worker was killed from outside,
+        by the out-of-memory killer say; :class:`FileTimeoutError` when it ran out of
+        time). Results come in order of completion.
 
     Notes
     -----
@@ -624,13 +787,22 @@ def score_files(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if int(chunk_segments) < 1:
         raise ValueError(f"chunk_segments must be >= 1, got {chunk_segments}")
+    if file_timeout is not None and not float(file_timeout) > 0:
+        raise ValueError(f"file_timeout must be > 0 seconds (math.inf for no limit), got {file_timeout}")
     st = stats if stats is not None else PipelineStats()
     st.resources = res
-    return _run(detector, paths, res, bs, cues, int(chunk_segments), st)
+    return _run(detector, paths, res, bs, cues, int(chunk_segments), st, file_timeout)
 
 
 def _run(
-    det: Detector, paths: list[str], res: Resources, bs: int, cues: bool, chunk_segments: int, st: PipelineStats
+    det: Detector,
+    paths: list[str],
+    res: Resources,
+    bs: int,
+    cues: bool,
+    chunk_segments: int,
+    st: PipelineStats,
+    file_timeout: float | None = None,
 ) -> Iterator[tuple[str, Score | Exception]]:
     if not paths:
         return
@@ -753,25 +925,37 @@ def _run(
 
         def start_worker() -> _Worker:
             w = _Worker(res.backend, fe, cues, chunk_segments)
+            w.limit = file_time_limit(None, file_timeout)
             workers.append(w)
             dispatch(w)
             return w
 
-        def receive(w: _Worker, msg: tuple) -> None:
-            if msg[0] == "bye":
+        def receive(w: _Worker, item: tuple) -> None:
+            t_sent, msg = item
+            now = time.monotonic()
+            w.used += max(0.0, min(t_sent, now) - w.clock_from)  # decoding, not waiting for us
+            w.clock_from = now
+            kind = msg[0]
+            if kind == "bye":
                 w.said_bye = True
                 return
-            if msg[0] in ("end", "err"):
+            if kind == "start":
+                if w.assigned and w.assigned[0] == msg[1]:
+                    w.limit = file_time_limit(msg[2], file_timeout)
+                return
+            if kind in ("end", "err"):
                 try:
                     w.assigned.remove(msg[1])
                 except ValueError:  # pragma: no cover
                     pass
+                w.used, w.limit = 0.0, file_time_limit(None, file_timeout)  # the next file's clock
             handle(msg)
-            if msg[0] in ("end", "err"):
+            if kind in ("end", "err"):
                 dispatch(w)
 
-        def retire(w: _Worker) -> None:
-            """A worker's pipe closed or its process ended: read what it sent, then account for it."""
+        def retire(w: _Worker, timed_out: int | None = None) -> None:
+            """A worker's pipe closed, its process ended, or it was stopped because the file
+            ``timed_out`` ran out of time: read what it sent, then account for it."""
             try:
                 while w.results.poll():
                     receive(w, w.results.recv())
@@ -783,18 +967,26 @@ def _run(
             if w.said_bye and not w.assigned:
                 return
             # the worker died: the file it was reading is to blame; the others it held go back in line
-            if w.assigned:
+            if w.assigned and (timed_out is None or w.assigned[0] == timed_out):
                 culprit = w.assigned.popleft()
                 if culprit in files:
                     path = paths[culprit]
-                    fail(
-                        culprit,
-                        DecoderCrashError(
-                            f"{path}: the decoder crashed while reading this file (worker exit code {code}); "
-                            "the file is probably damaged. Re-export or re-download it.",
-                            path=path,
-                        ),
-                    )
+                    if timed_out is None:
+                        fail(culprit, _death_error(path, code))
+                    else:
+                        st.timeouts += 1
+                        fail(
+                            culprit,
+                            FileTimeoutError(
+                                f"{path}: gave up after {w.limit:.0f} s of decoding, the time limit for this file "
+                                "(a pipe, a stalled network mount or a decoder that hangs does this); its decoder was "
+                                "stopped. If the file is only slow, raise the limit (--file-timeout SECONDS, "
+                                "score_files(file_timeout=...)); `aiaudio score --resume` retries it.",
+                                path=path,
+                                limit_s=w.limit,
+                            ),
+                        )
+            if w.assigned:
                 for idx in reversed(w.assigned):
                     files.pop(idx, None)
                     todo.appendleft(idx)
@@ -816,8 +1008,13 @@ def _run(
                     if w.sentinel is not None:
                         by_obj[w.sentinel] = w
                 t0 = time.perf_counter()
-                ready = mp_connection.wait(list(by_obj), timeout=0 if batch_x else 1.0)
-                if not ready:
+                due = min((w.deadline() for w in workers), default=math.inf)
+                ready = mp_connection.wait(
+                    list(by_obj), timeout=0 if batch_x else min(1.0, max(0.0, due - time.monotonic()))
+                )
+                if not ready and time.monotonic() >= due:
+                    pass  # a file ran out of time: handled below
+                elif not ready:
                     if batch_x:  # nothing decoded is waiting: score what we hold
                         run_batch(min(bs, len(batch_x)))
                     else:
@@ -843,6 +1040,17 @@ def _run(
                         gone.append(w)
                 for w in gone:
                     retire(w)
+                now = time.monotonic()
+                for w in list(workers):  # a file that ran out of time: stop its worker, go on
+                    if w.assigned and now >= w.deadline() and w not in gone:
+                        try:
+                            if w.results.poll():  # it did send something: take that first
+                                continue
+                        except (EOFError, OSError):
+                            pass
+                        culprit = w.assigned[0]
+                        w.kill()
+                        retire(w, timed_out=culprit)
             yield from drain_out()
         finally:
             for w in workers:
