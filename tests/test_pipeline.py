@@ -349,7 +349,7 @@ def test_killed_run_resumes_to_exactly_the_rows_of_an_uninterrupted_run(folder, 
     out = tmp_path / f"out.{fmt}"
     partial = Path(str(out) + ".partial")
     marker = tmp_path / "hanging"
-    p = _run_cli(["score", str(folder), "-o", str(out), *common], env=_hang_env(HANG_AT, marker))
+    p = _run_cli(["score", str(folder), "-o", str(out), "--file-timeout", "0", *common], env=_hang_env(HANG_AT, marker))
     try:
         _wait_until(
             lambda: p.poll() is not None or (marker.exists() and _count_rows(partial, fmt) >= ROWS_BEFORE_HANG),
@@ -429,7 +429,8 @@ def test_sigkill_of_the_main_process_leaves_no_worker_alive(folder, fast_model, 
     with the main process: the death signal is SIGKILL, not a handler inherited from the CLI."""
     marker = tmp_path / "hanging"
     p = _run_cli(
-        ["score", str(folder), "-o", str(tmp_path / "o.csv"), "--model", str(fast_model), "--jobs", "2", "--no-progress"],
+        ["score", str(folder), "-o", str(tmp_path / "o.csv"), "--model", str(fast_model), "--jobs", "2", "--no-progress",
+         "--file-timeout", "0"],
         env=_hang_env(HANG_AT, marker),
     )
     try:
