@@ -437,8 +437,8 @@ def test_sigkill_of_the_main_process_leaves_no_worker_alive(folder, fast_model, 
         _wait_until(lambda: p.poll() is not None or marker.exists(), "the decoder to reach the hanging file")
         assert p.poll() is None, p.stderr.read()
         stuck = int(marker.read_text())
-        workers = _children(p.pid)
-        assert stuck in workers and len(workers) == 2
+        workers = _children(p.pid)  # the stuck one, and the other while it still has files
+        assert stuck in workers
         p.kill()
         p.wait(timeout=60)
         _wait_until(lambda: not any(_alive(w) for w in workers), "the workers to end", limit_s=10.0)
@@ -578,7 +578,7 @@ def test_a_folder_with_a_fifo_and_a_hanging_decoder_finishes_with_every_row(fast
     marker = tmp_path / "hanging"
     out = tmp_path / "o.csv"
     p = _run_cli(
-        ["score", str(root), "-o", str(out), "--model", str(fast_model), "--jobs", "1", "--file-timeout", "2", "--no-progress"],
+        ["score", str(root), "-o", str(out), "--model", str(fast_model), "--jobs", "1", "--file-timeout", "4", "--no-progress"],
         env=_hang_env("b_hangs.wav", marker),
     )
     try:
@@ -593,7 +593,7 @@ def test_a_folder_with_a_fifo_and_a_hanging_decoder_finishes_with_every_row(fast
     rows = {Path(r["path"]).name: r for r in _rows(out, "csv")}
     assert set(rows) == {"a_good.wav", "b_hangs.wav", "c_good.flac", "d_pipe.wav"}
     assert rows["a_good.wav"]["error"] == rows["c_good.flac"]["error"] == ""
-    assert rows["b_hangs.wav"]["reason"] == "timeout" and "gave up after 2 s" in rows["b_hangs.wav"]["error"]
+    assert rows["b_hangs.wav"]["reason"] == "timeout" and "gave up after 4 s" in rows["b_hangs.wav"]["error"]
     assert rows["d_pipe.wav"]["reason"] == "special_file" and "FIFO" in rows["d_pipe.wav"]["error"]
     assert not _alive(stuck)
     assert "4 files, 2 scored, 2 errors" in err and "--resume scores them again" in err
@@ -602,13 +602,13 @@ def test_a_folder_with_a_fifo_and_a_hanging_decoder_finishes_with_every_row(fast
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based workers")
 def test_a_hanging_decoder_is_stopped_after_its_time_limit(det, clips, monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv(pipeline.TEST_HANG_ENV, Path(clips[1]).name)
-    paths = clips[:5]
+    paths = clips[:4]
     stats = PipelineStats()
-    got = _by_path(score_files(det, paths, jobs=2, file_timeout=1.5, stats=stats))
+    got = _by_path(score_files(det, paths, jobs=1, file_timeout=3.0, stats=stats))
     e = got[clips[1]]
-    assert isinstance(e, pipeline.FileTimeoutError) and e.reason == "timeout" and e.limit_s == 1.5
+    assert isinstance(e, pipeline.FileTimeoutError) and e.reason == "timeout" and e.limit_s == 3.0
     assert all(isinstance(got[p], aiaudio.Score) for p in paths if p != clips[1])
-    assert stats.timeouts == 1 and stats.worker_restarts == 1
+    assert stats.timeouts == 1 and stats.worker_restarts == 1  # files were left: a new worker took them
 
 
 # --------------------------------------------------------------------------- resume: model, retries
