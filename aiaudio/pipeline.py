@@ -30,7 +30,11 @@ whatever the length of the files: a one-hour file streams through in 32-second c
 Decoding runs in processes (``backend="process"``, the default) because decoders and the
 resampler hold the GIL for part of their work, and because a decoder that crashes on a
 damaged file (a segmentation fault in FFmpeg or libsndfile) then takes down only its worker:
-the file gets an error row, a fresh worker takes over, and the run goes on. Threads
+the file gets an error row, a fresh worker takes over, and the run goes on. The same
+happens to a file that runs out of time (``file_timeout``: its worker is killed), and to
+the file of a worker killed from outside (by the out-of-memory killer, say), which is not
+blamed for it. Workers keep no signal handler of the main process (SIGTERM ends one at once,
+Ctrl-C is left to the main process) and die with it, however it ends. Threads
 (``backend="thread"``) and no workers at all (``jobs=0``, decoding in the main thread) are
 there for measurements and for platforms where processes are costly.
 
@@ -473,8 +477,9 @@ def _worker_loop(
 
     Each message goes with the time it was sent (``(time.monotonic(), message)``), from
     which the main process counts how long the decoder works on a file, not counting the
-    time it waits for the main process to take a message. With ``capture``, what the decoding libraries print to standard error while a file is
-    decoded is attached to that file's ``end`` message instead of reaching the terminal.
+    time it waits for the main process to take a message. With ``capture``, what the
+    decoding libraries print to standard error while a file is decoded is attached to that
+    file's ``end`` message instead of reaching the terminal.
     """
     cap = _StderrCapture() if capture else None
     try:
