@@ -658,3 +658,9 @@ def test_resume_scores_timed_out_and_killed_files_again(fast_model, clips, tmp_p
             fh.writelines(json.dumps(r) + "\n" for r in rows)
     assert main([*args, "--resume"]) == 0
     assert _rows(out, fmt) == want
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan"])
+def test_cli_refuses_a_negative_file_timeout(clips, bad: str, capsys) -> None:
+    assert main(["score", clips[0], "--file-timeout", bad]) == 2
+    assert "--file-timeout must be >= 0" in capsys.readouterr().err
