@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import math
 import re
 from dataclasses import dataclass
@@ -168,6 +169,13 @@ def _describe(source: PathOrFile) -> str:
     return name if isinstance(name, str) else "<file object>"
 
 
+#: Names of the special files :func:`_check_path` refuses (reason ``special_file``).
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"),
+)
+
+
 def _check_path(source: PathOrFile) -> str:
     """Check a path exists, is a regular file and is not empty; return its description."""
     desc = _describe(source)
@@ -185,9 +193,16 @@ def _check_path(source: PathOrFile) -> str:
                 path=desc, reason="directory",
             )
         try:
-            size = p.stat().st_size
+            st = p.stat()
         except OSError as e:  # pragma: no cover - permission races
             raise AudioLoadError(f"{desc}: cannot read the file ({e}).", path=desc, reason="unreadable") from e
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode):  # never opened: reading a FIFO blocks, a device never ends
+            kind = next((k for test, k in _SPECIAL_KINDS if test(st.st_mode)), "special file")
+            raise AudioLoadError(
+                f"{desc}: is a {kind}, not a regular file; it was not opened. Pass an audio file.",
+                path=desc, reason="special_file",
+            )
         if size == 0:
             raise AudioLoadError(
                 f"{desc}: the file is empty (0 bytes). Re-export or re-download it.",

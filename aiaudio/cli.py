@@ -1,6 +1,6 @@
 """The ``aiaudio`` command: a thin shell over the Python API.
 
-    aiaudio score PATH [PATH ...] [-o OUT] [--recursive] [--format csv|jsonl] [--resume] [-j N]
+    aiaudio score PATH [PATH ...] [-o OUT] [--recursive] [--format csv|jsonl] [--resume] [-j N] [--file-timeout S]
     aiaudio cues PATH [PATH ...] [-o OUT]
     aiaudio catalog PATH [PATH ...] [--group-by artist|album|folder|tag:FIELD] [-o CSV] [--html HTML]
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import math
 import os
@@ -31,7 +32,7 @@ from ._version import __version__
 from .audio import AUDIO_EXTENSIONS, MAX_ANALYSIS_S
 from .errors import AiaudioError, AudioLoadError, MissingDependencyError, ModelLoadError, require_extra
 
-SCORE_COLUMNS = ["path", "p_ai", "label", "verdict", "confidence", "duration_s", "error", "flags", "model_version"]
+SCORE_COLUMNS = ["path", "p_ai", "label", "verdict", "confidence", "duration_s", "error", "flags", "model_version", "reason"]
 
 
 # --------------------------------------------------------------------------- inputs
@@ -41,10 +42,12 @@ def collect_inputs(paths: Sequence[str], recursive: bool = False) -> list[str]:
     """Expand files and folders into the list of files to score, in a stable order.
 
     A file named on the command line is always kept (whatever its extension, so a
-    bad file gets its error row); a folder contributes the files whose extension is
-    an audio one (:data:`aiaudio.audio.AUDIO_EXTENSIONS`), skipping hidden files,
+    bad file gets its error row); a folder contributes the entries whose extension is
+    an audio one (:data:`aiaudio.audio.AUDIO_EXTENSIONS`), skipping hidden ones,
     from its top level or, with ``recursive``, from the whole tree. A path that does
-    not exist is kept too, and gets an error row.
+    not exist is kept too, and gets an error row. So are entries named like audio that
+    are not regular files (a folder ``x.mp3/``, a FIFO, a device, a socket, a broken
+    link): they get an error row that says what they are, and are never opened.
     """
     out: list[str] = []
     seen: set[str] = set()
@@ -64,7 +67,6 @@ def collect_inputs(paths: Sequence[str], recursive: bool = False) -> list[str]:
                 if f.suffix.lower() in AUDIO_EXTENSIONS
                 and not f.name.startswith(".")
                 and not any(part.startswith(".") for part in f.relative_to(p).parts[:-1])
-                and f.is_file()
             )
             for f in found:
                 add(f)
@@ -239,11 +241,12 @@ def _inputs_or_none(args: argparse.Namespace, command: str) -> list[str] | None:
 
 
 def _score_row(det, path: str, result: Any, want_cues: bool, want_segments: bool) -> dict[str, Any]:
-    """One output row: a file's score, or its error."""
+    """One output row: a file's score, or its error (with its ``reason``, see :class:`aiaudio.AudioLoadError`)."""
     row: dict[str, Any] = {"path": path}
     if isinstance(result, BaseException):
         row.update(error=_error_text(result), p_ai=None, label="", verdict="", confidence=None, duration_s=None, flags=[])
         row["model_version"] = det.version
+        row["reason"] = getattr(result, "reason", None) or "internal"
         return row
     s = result
     row.update(
@@ -255,6 +258,7 @@ def _score_row(det, path: str, result: Any, want_cues: bool, want_segments: bool
         error="",
         flags=s.flags,
         model_version=s.model_version,
+        reason="",
     )
     if want_cues:
         row.update({f"cue_{k}": v for k, v in s.cues.items()})
@@ -273,11 +277,12 @@ def _score_rows(
     jobs: int | None = None,
     threads: int | None = None,
     done_before: int = 0,
+    file_timeout: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Rows of ``files`` in order of completion (see :func:`aiaudio.pipeline.score_files`)."""
     from .pipeline import score_files
 
-    results = score_files(det, files, jobs=jobs, torch_threads=threads, cues=want_cues)
+    results = score_files(det, files, jobs=jobs, torch_threads=threads, cues=want_cues, file_timeout=file_timeout)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -294,6 +299,36 @@ def _score_rows(
             bar.close()
 
 
+def _check_resumed_model(partial: str, fmt: str, version: str) -> None:
+    """Refuse to resume rows that another model scored (a mix of model versions in one output).
+
+    Raises
+    ------
+    ResumeError
+        When a row of ``partial`` has a ``model_version`` other than ``version``.
+    """
+    from .pipeline import ResumeError
+
+    with open(partial, encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        if fmt == "csv":
+            rows: Iterable[Any] = csv.DictReader(fh)
+        else:
+            rows = []
+            for line in fh:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    continue
+        others = sorted(
+            {str(r.get("model_version")) for r in rows if isinstance(r, dict) and r.get("model_version")} - {version}
+        )
+    if others:
+        raise ResumeError(
+            f"{partial} holds rows scored by the model {', '.join(others)}; this run uses {version}. "
+            "Resume with the same --model, or score into a new output file (or start afresh without --resume)."
+        )
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: finish the row being written, keep the partial output."""
 
@@ -304,16 +339,20 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from .detector import UntrainedModelWarning
-    from .pipeline import ResumableOutput, ResumeError
+    from .pipeline import RETRYABLE_REASONS, ResumableOutput, ResumeError
 
     to_stdout = args.output in (None, "-")
     if args.resume and to_stdout:
         print("aiaudio score: --resume needs an output file (-o OUT); rows on standard output cannot be resumed", file=sys.stderr)
         return 2
-    for flag, value, low in (("--batch-size", args.batch_size, 1), ("--jobs", args.jobs, 0), ("--threads", args.threads, 1)):
-        if value is not None and value < low:
+    for flag, value, low in (
+        ("--batch-size", args.batch_size, 1), ("--jobs", args.jobs, 0), ("--threads", args.threads, 1),
+        ("--file-timeout", args.file_timeout, 0),
+    ):
+        if value is not None and not value >= low:
             print(f"aiaudio score: {flag} must be >= {low}, got {value}", file=sys.stderr)
             return 2
+    file_timeout = None if args.file_timeout is None else (args.file_timeout or math.inf)
     files = _inputs_or_none(args, "score")
     if files is None:
         return 2
@@ -335,7 +374,13 @@ def cmd_score(args: argparse.Namespace) -> int:
         out = ResumableOutput(args.output, fmt, columns, resume=args.resume)
         try:
             fh = out.open()
-        except ResumeError as e:  # also a folder, a missing folder, another run holding OUT
+            if args.resume:
+                try:
+                    _check_resumed_model(out.partial, fmt, det.version)
+                except BaseException:
+                    fh.close()
+                    raise
+        except ResumeError as e:  # also a folder, a missing folder, another run holding OUT, another model
             print(f"aiaudio score: {e}", file=sys.stderr)
             return 2
         except OSError as e:
@@ -346,7 +391,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         todo = [f for f in files if f not in out.done]
     kept = len(files) - len(todo)
     progress = not args.no_progress and sys.stderr.isatty()
-    n_err = n_new = n_dec = 0
+    n_err = n_new = n_dec = n_retry = 0
     interrupted: KeyboardInterrupt | None = None
     write_error: OSError | None = None
     rows = None
@@ -360,12 +405,13 @@ def cmd_score(args: argparse.Namespace) -> int:
             warnings.simplefilter("ignore", UntrainedModelWarning)  # printed once above
             rows = _score_rows(
                 det, todo, args.cues, args.segments and fmt == "jsonl", progress,
-                jobs=args.jobs, threads=args.threads, done_before=kept,
+                jobs=args.jobs, threads=args.threads, done_before=kept, file_timeout=file_timeout,
             )
             for row in rows:
                 writer.write(row)
                 n_new += 1
                 n_err += bool(row.get("error"))
+                n_retry += row.get("reason") in RETRYABLE_REASONS
                 n_dec += "decoder_messages" in (row.get("flags") or ())
     except KeyboardInterrupt as e:
         interrupted = e
@@ -409,7 +455,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     where = f" -> {args.output}" if out is not None else ""
     earlier = f" ({kept} kept from the earlier run)" if kept else ""
     damaged = f", {n_dec} with decoder messages (flag decoder_messages)" if n_dec else ""
-    summary = f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}"
+    retry = (
+        f"; {n_retry} of the errors timed out or lost their worker (reason timeout or worker_killed): "
+        "--resume scores them again"
+        if n_retry and out is not None
+        else ""
+    )
+    summary = f"aiaudio score: {len(files)} files, {len(files) - n_err} scored, {n_err} errors{damaged}{earlier}{where}{retry}"
     if not streaming:
         # Ctrl-C or SIGTERM while OUT is written is held, then dropped: OUT is complete (exit 0),
         # or, when writing it failed, untouched with every row still in OUT.partial (no OUT.tmp).
@@ -451,7 +503,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
     score_args = argparse.Namespace(
         paths=args.paths, output=songs_path, recursive=True, format="jsonl", no_progress=args.no_progress,
         model=args.model, cues=False, segments=True, batch_size=32, resume=args.resume, jobs=args.jobs,
-        threads=args.threads,
+        threads=args.threads, file_timeout=None,
     )
     rc = cmd_score(score_args)
     if rc != 0:
@@ -942,6 +994,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="decode worker processes (default: chosen from the CPU cores; 0: decode in the main process)",
     )
     p.add_argument("--threads", type=int, metavar="N", help="CNN threads (default: chosen from the CPU cores)")
+    p.add_argument(
+        "--file-timeout", type=float, metavar="SECONDS",
+        help="give up a file after this many seconds of decoding: it gets an error row with reason timeout "
+        "and the run goes on (default: 60 s plus 10 s per MB of the file; 0: no limit)",
+    )
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser(

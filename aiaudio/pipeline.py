@@ -30,7 +30,11 @@ whatever the length of the files: a one-hour file streams through in 32-second c
 Decoding runs in processes (``backend="process"``, the default) because decoders and the
 resampler hold the GIL for part of their work, and because a decoder that crashes on a
 damaged file (a segmentation fault in FFmpeg or libsndfile) then takes down only its worker:
-the file gets an error row, a fresh worker takes over, and the run goes on. Threads
+the file gets an error row, a fresh worker takes over, and the run goes on. The same
+happens to a file that runs out of time (``file_timeout``: its worker is killed), and to
+the file of a worker killed from outside (by the out-of-memory killer, say), which is not
+blamed for it. Workers keep no signal handler of the main process (SIGTERM ends one at once,
+Ctrl-C is left to the main process) and die with it, however it ends. Threads
 (``backend="thread"``) and no workers at all (``jobs=0``, decoding in the main thread) are
 there for measurements and for platforms where processes are costly.
 
@@ -47,6 +51,8 @@ long one. Every input gives exactly one result. With ``jobs=0`` the order is the
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 import os
 import signal
@@ -75,9 +81,16 @@ from .frontend import FrontendConfig
 
 __all__ = [
     "DecoderCrashError",
+    "FILE_TIMEOUT_BASE_S",
+    "FILE_TIMEOUT_PER_MB_S",
+    "FileTimeoutError",
     "PipelineStats",
+    "RETRYABLE_REASONS",
     "Resources",
     "plan_resources",
+    "WorkerKilledError",
+    "file_time_limit",
+    "row_is_final",
     "score_files",
     "usable_cpus",
 ]
@@ -96,11 +109,127 @@ CNN_SHARE = 0.4
 MAX_TORCH_THREADS = 8
 
 
+#: Time limit per file (see :func:`file_time_limit`): this many seconds ...
+FILE_TIMEOUT_BASE_S = 60.0
+#: ... plus this many seconds per megabyte of the file.
+FILE_TIMEOUT_PER_MB_S = 10.0
+
+#: Error reasons that say nothing final about the file itself: its worker was killed from
+#: outside (``worker_killed``: the out-of-memory killer, a user), or it ran out of time
+#: (``timeout``: a stalled network mount, a busy machine, or a decoder that hangs on it).
+#: ``aiaudio score --resume`` scores the files of such rows again (a file that hangs every
+#: time costs its time limit on each resume); every other error row is final.
+RETRYABLE_REASONS = frozenset({"timeout", "worker_killed"})
+
+
+def row_is_final(row: Any) -> bool:
+    """Whether a row of ``aiaudio score`` output is final, or is to be scored again by ``--resume``.
+
+    Parameters
+    ----------
+    row : mapping
+        One row as read back (a CSV row as a dict of strings, or a JSON object); its
+        ``reason`` column (empty for scored files) is what counts.
+
+    Returns
+    -------
+    bool
+        ``False`` when the row's ``reason`` is in :data:`RETRYABLE_REASONS`.
+    """
+    return (row.get("reason") or "") not in RETRYABLE_REASONS
+
+
 class DecoderCrashError(AudioLoadError):
     """A decode worker died while reading this file (the decoder crashed on it)."""
 
     def __init__(self, message: str, *, path: str | None = None):
         super().__init__(message, path=path, reason="decoder_crash")
+
+
+class WorkerKilledError(AudioLoadError):
+    """The decode worker reading this file was killed from outside (reason ``worker_killed``).
+
+    A signal such as SIGKILL (the out-of-memory killer's) says nothing about the file: it
+    may well be fine, and ``aiaudio score --resume`` scores it again.
+
+    Attributes
+    ----------
+    signum : int
+        The signal that ended the worker.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, signum: int = 0):
+        super().__init__(message, path=path, reason="worker_killed")
+        self.signum = signum
+
+
+class FileTimeoutError(AudioLoadError):
+    """A file's decoder did not finish within the time limit (reason ``timeout``).
+
+    Its worker was killed and replaced, and the run went on.
+
+    Attributes
+    ----------
+    limit_s : float
+        The limit that was reached, in seconds.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, limit_s: float = math.nan):
+        super().__init__(message, path=path, reason="timeout")
+        self.limit_s = limit_s
+
+
+def file_time_limit(size_bytes: int | None, file_timeout: float | None = None) -> float:
+    """Seconds of decoding a file may take before it is given up (see :func:`score_files`).
+
+    Parameters
+    ----------
+    size_bytes : int or None
+        The file's size; ``None`` when not known (yet).
+    file_timeout : float, optional
+        A fixed limit for every file (``math.inf``: none); ``None`` (default) for
+        ``FILE_TIMEOUT_BASE_S + FILE_TIMEOUT_PER_MB_S`` per MB of the file: 60 s for a small
+        file, about 110 s for a 5 MB MP3, 10 minutes for a 55 MB FLAC.
+
+    Returns
+    -------
+    float
+    """
+    if file_timeout is not None:
+        return float(file_timeout)
+    return FILE_TIMEOUT_BASE_S + FILE_TIMEOUT_PER_MB_S * max(0, size_bytes or 0) / 1e6
+
+
+#: Signals that mean the decoder itself crashed (rather than the worker being killed from outside).
+_CRASH_SIGNALS = frozenset(
+    getattr(signal, n) for n in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT", "SIGSYS", "SIGTRAP") if hasattr(signal, n)
+)
+
+
+def _death_error(path: str, exitcode: int | None) -> AudioLoadError:
+    """The error of the file a worker was reading when it died with ``exitcode``."""
+    if exitcode is not None and exitcode < 0 and -exitcode not in _CRASH_SIGNALS:
+        signum = -exitcode
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        why = (
+            "perhaps the system ran out of memory: the out-of-memory killer sends SIGKILL"
+            if signum == getattr(signal, "SIGKILL", 9)
+            else "stopped from outside"
+        )
+        return WorkerKilledError(
+            f"{path}: the decode worker reading this file was killed ({name}, signal {signum}; {why}); "
+            "the file itself may be fine. Score it again (`aiaudio score --resume` retries it).",
+            path=path,
+            signum=signum,
+        )
+    return DecoderCrashError(
+        f"{path}: the decoder crashed while reading this file (worker exit code {exitcode}); "
+        "the file is probably damaged. Re-export or re-download it.",
+        path=path,
+    )
 
 
 # --------------------------------------------------------------------------- resources
@@ -196,7 +325,9 @@ class PipelineStats:
     max_chunk_segments : int
         Largest chunk of segments a worker sent.
     worker_restarts : int
-        Decode workers replaced after dying.
+        Decode workers replaced after dying or being stopped (a time-out).
+    timeouts : int
+        Files given up after their time limit.
     """
 
     resources: Resources | None = None
@@ -208,14 +339,49 @@ class PipelineStats:
     peak_pending_segments: int = 0
     max_chunk_segments: int = 0
     worker_restarts: int = 0
+    timeouts: int = 0
 
 
 # --------------------------------------------------------------------------- decode side
 
 
-def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_segments: int) -> Iterator[tuple]:
-    """Messages a decode worker sends for one file: ``seg`` chunks, then ``end`` or ``err``."""
+#: Test hook, for the interruption tests only (unset in normal use, and then costs one
+#: ``os.environ`` look-up per file): a decoder that reaches a file whose name is
+#: ``$AIAUDIO_TEST_HANG`` hangs there, as a decoder stuck in C code does: it writes its pid to
+#: ``$AIAUDIO_TEST_HANG_MARKER`` (when set) and waits until that file is removed (for ever
+#: when it is not set), with the signals that have a Python handler held off (a handler
+#: written in Python cannot run while C code loops). See tests/test_pipeline.py.
+TEST_HANG_ENV = "AIAUDIO_TEST_HANG"
+
+
+def _test_hang(path: str) -> None:
+    """The :data:`TEST_HANG_ENV` test hook: hang on the chosen file (see there)."""
+    name = os.environ.get(TEST_HANG_ENV)
+    if not name or os.path.basename(path) != name:
+        return
+    marker = os.environ.get(TEST_HANG_ENV + "_MARKER")
+    handled = {s for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if callable(signal.getsignal(s))}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
     try:
+        if marker:
+            with open(marker + ".tmp", "w") as fh:
+                fh.write(str(os.getpid()))
+            os.replace(marker + ".tmp", marker)
+        while marker is None or os.path.exists(marker):
+            time.sleep(0.01)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_segments: int) -> Iterator[tuple]:
+    """Messages a decode worker sends for one file: ``start`` (its size), ``seg`` chunks, then ``end`` or ``err``."""
+    try:
+        try:
+            size: int | None = os.stat(path).st_size
+        except OSError:  # the decoder says why
+            size = None
+        yield ("start", idx, size)
+        _test_hang(path)
         blocks, _, desc, cue_values = _model_rate_input(path, None, fe, cues)
         totals = _StreamTotals()
         starts: list[int] = []
@@ -311,8 +477,11 @@ def _worker_loop(
 ) -> None:
     """Decode the files named on ``task_conn`` until ``None`` (or the pipe closes).
 
-    With ``capture``, what the decoding libraries print to standard error while a file is
-    decoded is attached to that file's ``end`` message instead of reaching the terminal.
+    Each message goes with the time it was sent (``(time.monotonic(), message)``), from
+    which the main process counts how long the decoder works on a file, not counting the
+    time it waits for the main process to take a message. With ``capture``, what the
+    decoding libraries print to standard error while a file is decoded is attached to that
+    file's ``end`` message instead of reaching the terminal.
     """
     cap = _StderrCapture() if capture else None
     try:
@@ -325,8 +494,8 @@ def _worker_loop(
             for msg in msgs if cap is None else _captured_messages(msgs, cap):
                 if msg[0] == "err":
                     msg = ("err", idx, _portable(msg[2]))
-                result_conn.send(msg)
-        result_conn.send(("bye",))
+                result_conn.send((time.monotonic(), msg))
+        result_conn.send((time.monotonic(), ("bye",)))
     except (EOFError, OSError):  # the main process went away or closed the run
         pass
     finally:
@@ -339,21 +508,52 @@ def _worker_loop(
 _PARENT_ENDS: set[Any] = set()
 
 
-def _process_main(task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int) -> None:
+#: Signals whose handlers a decode worker process resets (and that are held off while one is forked).
+_WORKER_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when the main process ``parent_pid`` ends, even by SIGKILL.
+
+    On Linux the kernel sends SIGKILL at the parent's death (``PR_SET_PDEATHSIG``): no handler,
+    mask or decoder stuck in C code can keep a worker alive through it. Elsewhere, and as a
+    second line, a watchdog thread checks once a second that the parent is still there.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except Exception:  # pragma: no cover
+            pass
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent_pid:  # the main process died (we were re-parented)
+                os._exit(1)
+            time.sleep(1.0)
+
+    if os.getppid() != parent_pid:  # it died before the death signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="aiaudio-parent-watch").start()
+
+
+def _process_main(
+    task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int, parent_pid: int
+) -> None:
     for c in list(_PARENT_ENDS):
         try:
             c.close()
         except OSError:  # pragma: no cover
             pass
     _PARENT_ENDS.clear()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
-    if sys.platform.startswith("linux"):
-        try:  # die with the main process even if it is killed outright
-            import ctypes
-
-            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-        except Exception:  # pragma: no cover
-            pass
+    # Handlers of the main process (the command line turns SIGTERM into an exception) have no
+    # business here: SIGTERM ends a worker at once and silently, Ctrl-C is the main process's.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _WORKER_SIGNALS)  # held off while forking
+    _die_with_parent(parent_pid)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
     _worker_loop(task_conn, result_conn, fe, cues, chunk_segments, capture=True)
@@ -379,15 +579,30 @@ class _Worker:
         self.assigned: deque[int] = deque()
         self.said_bye = False
         self.closed_tasks = False
+        # the clock of the file being decoded (assigned[0]): seconds of decoding counted so far,
+        # since when the clock runs (the last message taken), and the file's limit
+        self.used = 0.0
+        self.clock_from = time.monotonic()
+        self.limit = math.inf
         if backend == "process":
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() and sys.platform != "darwin" else "spawn")
             t_recv, t_send = ctx.Pipe(duplex=False)
             r_recv, r_send = ctx.Pipe(duplex=False)
             _PARENT_ENDS.update((t_send, r_recv))
             self.proc: Any = ctx.Process(
-                target=_process_main, args=(t_recv, r_send, fe, cues, chunk_segments), daemon=True, name="aiaudio-decode"
+                target=_process_main,
+                args=(t_recv, r_send, fe, cues, chunk_segments, os.getpid()),
+                daemon=True,
+                name="aiaudio-decode",
             )
-            self.proc.start()
+            # a signal arriving while the worker is forked would run the main process's handler
+            # in the worker: hold them off until the worker has reset its handlers
+            held = signal.pthread_sigmask(signal.SIG_BLOCK, _WORKER_SIGNALS) if hasattr(signal, "pthread_sigmask") else None
+            try:
+                self.proc.start()
+            finally:
+                if held is not None:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
             t_recv.close()
             r_send.close()
             self.sentinel: Any = self.proc.sentinel
@@ -414,6 +629,19 @@ class _Worker:
     @property
     def exitcode(self) -> int | None:
         return getattr(self.proc, "exitcode", None)
+
+    def deadline(self) -> float:
+        """When the file being decoded runs out of time (``inf`` when the worker holds none)."""
+        return self.clock_from + self.limit - self.used if self.assigned else math.inf
+
+    def kill(self) -> None:
+        """Stop a process worker at once (a decoder that hangs may ignore anything gentler).
+
+        A thread cannot be stopped: it is left to end on its own (daemon) once its pipes close.
+        """
+        if not isinstance(self.proc, threading.Thread) and self.proc.is_alive():
+            self.proc.kill()
+            self.proc.join(5.0)
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the worker: no more tasks, then wait a little, then terminate."""
@@ -505,6 +733,7 @@ def score_files(
     cues: bool = False,
     chunk_segments: int = CHUNK_SEGMENTS,
     stats: PipelineStats | None = None,
+    file_timeout: float | None = None,
 ) -> Iterator[tuple[str, Score | Exception]]:
     """Score many files, decoding in parallel with batched CNN inference.
 
@@ -533,6 +762,14 @@ def score_files(
         Segments per message from a worker (memory in flight scales with it).
     stats : PipelineStats, optional
         Filled in with counts and timings while the run goes.
+    file_timeout : float, optional
+        Seconds of decoding after which a file is given up: it gets a
+        :class:`FileTimeoutError` (reason ``timeout``), its worker is killed and replaced,
+        and the run goes on. ``None`` (default) scales the limit with the file's size
+        (:func:`file_time_limit`: 60 s plus 10 s per MB); ``math.inf`` sets none. Counted is
+        the time a worker decodes the file, not the time it waits for the CNN. Enforced by
+        process workers; a thread worker that hangs is left behind (threads cannot be
+        stopped), and with ``jobs=0`` no limit applies.
 
     Yields
     ------
@@ -540,8 +777,11 @@ def score_files(
         The input, as given (``os.fspath``).
     result : Score or Exception
         The score, or the error that file gave (:class:`~aiaudio.AudioLoadError` and its
-        subclasses for unreadable, damaged or too short files; :class:`DecoderCrashError`
-        when the decoder crashed on it). Results come in order of completion.
+        subclasses for unreadable, damaged or too short files and for special files such
+        as FIFOs, which are never opened; :class:`DecoderCrashError` when the decoder
+        crashed on it; :class:`WorkerKilledError` when its worker was killed from outside,
+        by the out-of-memory killer say; :class:`FileTimeoutError` when it ran out of
+        time). Results come in order of completion.
 
     Notes
     -----
@@ -555,13 +795,22 @@ def score_files(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if int(chunk_segments) < 1:
         raise ValueError(f"chunk_segments must be >= 1, got {chunk_segments}")
+    if file_timeout is not None and not float(file_timeout) > 0:
+        raise ValueError(f"file_timeout must be > 0 seconds (math.inf for no limit), got {file_timeout}")
     st = stats if stats is not None else PipelineStats()
     st.resources = res
-    return _run(detector, paths, res, bs, cues, int(chunk_segments), st)
+    return _run(detector, paths, res, bs, cues, int(chunk_segments), st, file_timeout)
 
 
 def _run(
-    det: Detector, paths: list[str], res: Resources, bs: int, cues: bool, chunk_segments: int, st: PipelineStats
+    det: Detector,
+    paths: list[str],
+    res: Resources,
+    bs: int,
+    cues: bool,
+    chunk_segments: int,
+    st: PipelineStats,
+    file_timeout: float | None = None,
 ) -> Iterator[tuple[str, Score | Exception]]:
     if not paths:
         return
@@ -684,25 +933,37 @@ def _run(
 
         def start_worker() -> _Worker:
             w = _Worker(res.backend, fe, cues, chunk_segments)
+            w.limit = file_time_limit(None, file_timeout)
             workers.append(w)
             dispatch(w)
             return w
 
-        def receive(w: _Worker, msg: tuple) -> None:
-            if msg[0] == "bye":
+        def receive(w: _Worker, item: tuple) -> None:
+            t_sent, msg = item
+            now = time.monotonic()
+            w.used += max(0.0, min(t_sent, now) - w.clock_from)  # decoding, not waiting for us
+            w.clock_from = now
+            kind = msg[0]
+            if kind == "bye":
                 w.said_bye = True
                 return
-            if msg[0] in ("end", "err"):
+            if kind == "start":
+                if w.assigned and w.assigned[0] == msg[1]:
+                    w.limit = file_time_limit(msg[2], file_timeout)
+                return
+            if kind in ("end", "err"):
                 try:
                     w.assigned.remove(msg[1])
                 except ValueError:  # pragma: no cover
                     pass
+                w.used, w.limit = 0.0, file_time_limit(None, file_timeout)  # the next file's clock
             handle(msg)
-            if msg[0] in ("end", "err"):
+            if kind in ("end", "err"):
                 dispatch(w)
 
-        def retire(w: _Worker) -> None:
-            """A worker's pipe closed or its process ended: read what it sent, then account for it."""
+        def retire(w: _Worker, timed_out: int | None = None) -> None:
+            """A worker's pipe closed, its process ended, or it was stopped because the file
+            ``timed_out`` ran out of time: read what it sent, then account for it."""
             try:
                 while w.results.poll():
                     receive(w, w.results.recv())
@@ -714,18 +975,26 @@ def _run(
             if w.said_bye and not w.assigned:
                 return
             # the worker died: the file it was reading is to blame; the others it held go back in line
-            if w.assigned:
+            if w.assigned and (timed_out is None or w.assigned[0] == timed_out):
                 culprit = w.assigned.popleft()
                 if culprit in files:
                     path = paths[culprit]
-                    fail(
-                        culprit,
-                        DecoderCrashError(
-                            f"{path}: the decoder crashed while reading this file (worker exit code {code}); "
-                            "the file is probably damaged. Re-export or re-download it.",
-                            path=path,
-                        ),
-                    )
+                    if timed_out is None:
+                        fail(culprit, _death_error(path, code))
+                    else:
+                        st.timeouts += 1
+                        fail(
+                            culprit,
+                            FileTimeoutError(
+                                f"{path}: gave up after {w.limit:.0f} s of decoding, the time limit for this file "
+                                "(a pipe, a stalled network mount or a decoder that hangs does this); its decoder was "
+                                "stopped. If the file is only slow, raise the limit (--file-timeout SECONDS, "
+                                "score_files(file_timeout=...)); `aiaudio score --resume` retries it.",
+                                path=path,
+                                limit_s=w.limit,
+                            ),
+                        )
+            if w.assigned:
                 for idx in reversed(w.assigned):
                     files.pop(idx, None)
                     todo.appendleft(idx)
@@ -747,8 +1016,13 @@ def _run(
                     if w.sentinel is not None:
                         by_obj[w.sentinel] = w
                 t0 = time.perf_counter()
-                ready = mp_connection.wait(list(by_obj), timeout=0 if batch_x else 1.0)
-                if not ready:
+                due = min((w.deadline() for w in workers), default=math.inf)
+                ready = mp_connection.wait(
+                    list(by_obj), timeout=0 if batch_x else min(1.0, max(0.0, due - time.monotonic()))
+                )
+                if not ready and time.monotonic() >= due:
+                    pass  # a file ran out of time: handled below
+                elif not ready:
                     if batch_x:  # nothing decoded is waiting: score what we hold
                         run_batch(min(bs, len(batch_x)))
                     else:
@@ -774,6 +1048,17 @@ def _run(
                         gone.append(w)
                 for w in gone:
                     retire(w)
+                now = time.monotonic()
+                for w in list(workers):  # a file that ran out of time: stop its worker, go on
+                    if w.assigned and now >= w.deadline() and w not in gone:
+                        try:
+                            if w.results.poll():  # it did send something: take that first
+                                continue
+                        except (EOFError, OSError):
+                            pass
+                        culprit = w.assigned[0]
+                        w.kill()
+                        retire(w, timed_out=culprit)
             yield from drain_out()
         finally:
             for w in workers:
@@ -983,6 +1268,7 @@ class ResumableOutput:
         self.done: set[str] = set()
         self.kept_rows = 0
         self.dropped: int = 0
+        self.retried: int = 0  # rows of files that timed out or lost their worker, dropped to be scored again
         self.note: str | None = None
         self.fresh = True
         #: True when ``path`` is a device or a named pipe, written through (set by :meth:`open`).
@@ -1026,6 +1312,17 @@ class ResumableOutput:
             seen.add(key)
             rows.append((key, rec))
         return rows, dropped
+
+    def _record_dict(self, rec: str) -> dict[str, Any]:
+        """One record of the output as a dict of its columns (``{}`` when it cannot be parsed)."""
+        if self.fmt == "csv":
+            fields = next(csv.reader([rec]), [])
+            return dict(zip(self.columns, fields))
+        try:
+            obj = json.loads(rec)
+        except ValueError:
+            return {}
+        return obj if isinstance(obj, dict) else {}
 
     def _write_records(self, fh: Any, records: Iterable[str]) -> None:
         if self.fmt == "csv":
@@ -1167,13 +1464,19 @@ class ResumableOutput:
                     base = self.target
             if base is not None:
                 rows, self.dropped = self._read_rows(base)
+                # rows that are not final (a time-out, a worker killed from outside) are scored again
+                final = [(k, rec) for k, rec in rows if row_is_final(self._record_dict(rec))]
+                self.retried = len(rows) - len(final)
+                rows = final
                 self._replace_partial(rec for _, rec in rows)
                 self.done = {k for k, _ in rows}
                 self.kept_rows = len(rows)
                 self.fresh = False
                 what = "unfinished" if base == self.partial else "finished"
-                self.note = f"resuming the {what} {base}: {len(rows)} rows kept" + (
-                    f", {self.dropped} incomplete or invalid row(s) dropped" if self.dropped else ""
+                self.note = (
+                    f"resuming the {what} {base}: {len(rows)} rows kept"
+                    + (f", {self.dropped} incomplete or invalid row(s) dropped" if self.dropped else "")
+                    + (f", {self.retried} file(s) that timed out or lost their worker scored again" if self.retried else "")
                 )
                 return open(self.partial, "a", **TEXT_FILE)
             if had_rows:

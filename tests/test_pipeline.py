@@ -181,7 +181,12 @@ def test_a_crashing_decoder_gives_one_error_row_and_the_run_goes_on(det, clips, 
 
     def exploding(audio, *a, **k):  # a decoder that segfaults on one file
         if str(audio).endswith("crash.wav"):
-            os.kill(os.getpid(), signal.SIGKILL)
+            import faulthandler
+            import resource
+
+            faulthandler.disable()  # (pytest's would print this worker's stack)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file
+            os.kill(os.getpid(), signal.SIGSEGV)
         return real(audio, *a, **k)
 
     monkeypatch.setattr(pipeline, "_model_rate_input", exploding)  # workers are forked: they see it
@@ -189,7 +194,8 @@ def test_a_crashing_decoder_gives_one_error_row_and_the_run_goes_on(det, clips, 
     stats = PipelineStats()
     got = _by_path(score_files(det, paths, jobs=1, stats=stats))
     assert set(got) == set(paths)
-    assert isinstance(got[str(crash)], DecoderCrashError) and "crash.wav" in str(got[str(crash)])
+    assert type(got[str(crash)]) is DecoderCrashError and "crash.wav" in str(got[str(crash)])
+    assert got[str(crash)].reason == "decoder_crash" and "probably damaged" in str(got[str(crash)])
     assert all(isinstance(got[p], aiaudio.Score) for p in paths if p != str(crash))
     assert stats.worker_restarts == 1
 
@@ -278,8 +284,8 @@ def test_resumable_output_keeps_complete_rows_and_drops_a_torn_one(tmp_path: Pat
     assert ro.done == {"a"} and ro.dropped == 1
 
 
-def _run_cli(args: list[str], **kw) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def _run_cli(args: list[str], env: dict | None = None, **kw) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     return subprocess.Popen(
         [sys.executable, "-m", "aiaudio", *args], cwd=REPO, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
@@ -300,10 +306,31 @@ def _count_rows(path: Path, fmt: str) -> int:
     return max(0, text.count("\n") - (fmt == "csv"))
 
 
+def _wait_until(condition, what: str, limit_s: float = 240.0) -> None:
+    """Poll ``condition`` until it holds (a bounded wait for another process, not a timing)."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.01)
+
+
+def _hang_env(name: str, marker: Path | None = None) -> dict:
+    """Environment for a run whose decoder hangs on the file ``name`` (see pipeline.TEST_HANG_ENV)."""
+    env = {pipeline.TEST_HANG_ENV: name}
+    if marker is not None:
+        env[pipeline.TEST_HANG_ENV + "_MARKER"] = str(marker)
+    return env
+
+
+#: The folder below, in the order a run takes it: broken.wav, song00.flac ... song11.flac.
+N_SONGS = 12
+HANG_AT, ROWS_BEFORE_HANG = "song06.flac", 7
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("folder")
-    for i in range(30):
+    for i in range(N_SONGS):
         write_audio(root / f"song{i:02d}.flac", music_like(6.0, 44100, 2, seed=i), 44100)
     (root / "broken.wav").write_text("not audio")
     return root
@@ -311,49 +338,46 @@ def folder(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("fmt,sig", [("csv", signal.SIGKILL), ("jsonl", signal.SIGINT)])
 def test_killed_run_resumes_to_exactly_the_rows_of_an_uninterrupted_run(folder, fast_model, tmp_path: Path, fmt, sig) -> None:
+    """The run is interrupted at a chosen point: its one decoder hangs on HANG_AT (test hook)
+    once every file before it has its row, so the signal always lands mid-run."""
     common = ["--model", str(fast_model), "--batch-size", "1", "--jobs", "1", "--format", fmt, "--no-progress"]
     ref = tmp_path / f"ref.{fmt}"
-    r = _run_cli(["score", str(folder), "-o", str(ref), *common])
-    _, err = r.communicate(timeout=300)
-    assert r.returncode == 0, err
+    assert main(["score", str(folder), "-o", str(ref), *common]) == 0  # uninterrupted, in this process
 
     out = tmp_path / f"out.{fmt}"
     partial = Path(str(out) + ".partial")
-    p = _run_cli(["score", str(folder), "-o", str(out), *common])
-    deadline = time.monotonic() + 240
-    while _count_rows(partial, fmt) < 4:  # let some rows land, then interrupt mid-run
+    marker = tmp_path / "hanging"
+    p = _run_cli(["score", str(folder), "-o", str(out), "--file-timeout", "0", *common], env=_hang_env(HANG_AT, marker))
+    try:
+        _wait_until(
+            lambda: p.poll() is not None or (marker.exists() and _count_rows(partial, fmt) >= ROWS_BEFORE_HANG),
+            "the decoder to reach the hanging file",
+        )
         assert p.poll() is None, "the run ended before it could be interrupted: " + p.stderr.read()
-        assert time.monotonic() < deadline, "no rows appeared"
-        time.sleep(0.002)
-    p.send_signal(sig)
-    _, err = p.communicate(timeout=60)
+        assert _count_rows(partial, fmt) == ROWS_BEFORE_HANG  # every file before the hanging one, none after
+        p.send_signal(sig)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        marker.unlink(missing_ok=True)  # releases a decoder left hanging, whatever happened
+        _, err = p.communicate(timeout=60)  # (a decoder left alive holds the pipes open)
     assert not out.exists(), "OUT must not exist before the run completes"
-    n_before = _count_rows(partial, fmt)
-    assert 4 <= n_before < 31
+    assert _count_rows(partial, fmt) == ROWS_BEFORE_HANG
     if sig == signal.SIGINT:
         assert p.returncode == 130 and "--resume" in err
+        assert "Traceback" not in err
     else:
         assert p.returncode == -signal.SIGKILL
-        # the decode worker does not outlive the killed run
-        time.sleep(1.0)
-        left = [d for d in os.listdir("/proc") if d.isdigit() and _cmdline(d).count(str(out))]
-        assert not left, f"orphan processes: {left}"
 
     r = _run_cli(["score", str(folder), "-o", str(out), "--resume", *common])
     _, err = r.communicate(timeout=300)
     assert r.returncode == 0, err
     assert "resuming" in err and not partial.exists()
     got, want = _rows(out, fmt), _rows(ref, fmt)
-    assert len(got) == len({row["path"] for row in got}) == 31  # no duplicates, none lost
+    assert len(got) == len({row["path"] for row in got}) == N_SONGS + 1  # no duplicates, none lost
     assert got == want  # same rows, same (input) order, same values
     assert out.read_bytes() == ref.read_bytes()
-
-
-def _cmdline(pid: str) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def test_cli_replaces_a_stale_partial_without_resume_and_writes_input_order(det, fast_model, clips, tmp_path: Path, capsys) -> None:
@@ -370,3 +394,276 @@ def test_cli_replaces_a_stale_partial_without_resume_and_writes_input_order(det,
     assert main(["score", *clips, "-o", str(out), "--model", str(fast_model), "--resume"]) == 0
     assert out.read_bytes() == before
     assert main(["score", *clips, "--model", str(fast_model), "--resume"]) == 2  # stdout cannot resume
+
+
+# --------------------------------------------------------------------------- workers and signals
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                out.append(int(d))
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigkill_of_the_main_process_leaves_no_worker_alive(folder, fast_model, tmp_path: Path) -> None:
+    """A worker stuck in its decoder (test hook: no Python signal handler can run) still dies
+    with the main process: the death signal is SIGKILL, not a handler inherited from the CLI."""
+    marker = tmp_path / "hanging"
+    p = _run_cli(
+        ["score", str(folder), "-o", str(tmp_path / "o.csv"), "--model", str(fast_model), "--jobs", "2", "--no-progress",
+         "--file-timeout", "0"],
+        env=_hang_env(HANG_AT, marker),
+    )
+    try:
+        _wait_until(lambda: p.poll() is not None or marker.exists(), "the decoder to reach the hanging file")
+        assert p.poll() is None, p.stderr.read()
+        stuck = int(marker.read_text())
+        workers = _children(p.pid)  # the stuck one, and the other while it still has files
+        assert stuck in workers
+        p.kill()
+        p.wait(timeout=60)
+        _wait_until(lambda: not any(_alive(w) for w in workers), "the workers to end", limit_s=10.0)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        marker.unlink(missing_ok=True)  # releases a worker left hanging
+        _, err = p.communicate(timeout=60)
+    assert "Traceback" not in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based workers")
+def test_workers_end_silently_on_sigterm_and_ignore_ctrl_c(det, clips, capfd) -> None:
+    """Workers do not inherit the main process's handlers (the CLI turns SIGTERM into an
+    exception, which printed a traceback in each worker and kept a stuck one alive)."""
+    old = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        w = pipeline._Worker("process", det.config.frontend, False, 8)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    try:
+        def decode_one(i: int) -> None:
+            w.send((i, clips[0]))
+            while True:
+                _, msg = w.results.recv()
+                if msg[0] in ("end", "err"):
+                    assert msg[0] == "end" and msg[1] == i
+                    return
+
+        decode_one(0)  # the worker is up and has set itself up
+        os.kill(w.proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+        decode_one(1)  # still there, still working
+        os.kill(w.proc.pid, signal.SIGTERM)
+        w.proc.join(30)
+        assert w.proc.exitcode == -signal.SIGTERM
+    finally:
+        w.close(timeout=1.0)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based worker kill simulation")
+def test_a_worker_killed_from_outside_is_not_blamed_on_its_file(det, clips, tmp_path: Path, monkeypatch) -> None:
+    """SIGKILL (what the out-of-memory killer sends) says nothing about the file: the row says
+    the worker was killed, with a reason that --resume retries."""
+    victim = tmp_path / "victim.wav"
+    write_audio(victim, music_like(3.0, 16000, 1), 16000)
+    real = pipeline._model_rate_input
+
+    def oom_killed(audio, *a, **k):
+        if str(audio).endswith("victim.wav"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(audio, *a, **k)
+
+    monkeypatch.setattr(pipeline, "_model_rate_input", oom_killed)  # workers are forked: they see it
+    paths = clips[:2] + [str(victim)] + clips[2:4]
+    stats = PipelineStats()
+    got = _by_path(score_files(det, paths, jobs=1, stats=stats))
+    e = got[str(victim)]
+    assert isinstance(e, pipeline.WorkerKilledError) and not isinstance(e, DecoderCrashError)
+    assert e.reason == "worker_killed" and e.signum == signal.SIGKILL
+    assert "killed (SIGKILL, signal 9" in str(e) and "out of memory" in str(e) and "probably damaged" not in str(e)
+    assert all(isinstance(got[p], aiaudio.Score) for p in paths if p != str(victim))
+    assert stats.worker_restarts == 1
+    assert not pipeline.row_is_final({"path": "x", "reason": e.reason})
+
+
+def test_row_is_final() -> None:
+    assert pipeline.RETRYABLE_REASONS == {"timeout", "worker_killed"}
+    assert not pipeline.row_is_final({"reason": "timeout"}) and not pipeline.row_is_final({"reason": "worker_killed"})
+    for reason in ("", None, "corrupt", "decoder_crash", "special_file", "too_short"):
+        assert pipeline.row_is_final({"reason": reason})
+    assert pipeline.row_is_final({"path": "a.wav"})  # rows of older runs have no reason column
+
+
+# --------------------------------------------------------------------------- hanging and special inputs
+
+
+def test_time_limit_scales_with_the_file_size_and_can_be_set() -> None:
+    assert pipeline.file_time_limit(None) == pipeline.file_time_limit(0) == pipeline.FILE_TIMEOUT_BASE_S
+    assert pipeline.file_time_limit(5_000_000) == pipeline.FILE_TIMEOUT_BASE_S + 5 * pipeline.FILE_TIMEOUT_PER_MB_S
+    assert pipeline.file_time_limit(10**9) > pipeline.file_time_limit(10**8) > pipeline.file_time_limit(10**6)
+    assert pipeline.file_time_limit(10**9, file_timeout=3.0) == 3.0
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan")])
+def test_file_timeout_must_be_positive(det, clips, bad) -> None:
+    with pytest.raises(ValueError, match="file_timeout"):
+        score_files(det, clips[:1], file_timeout=bad)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_special_files_are_named_and_never_opened(tmp_path: Path) -> None:
+    """A FIFO read as a file blocks (or reads as empty): it is refused for what it is, unopened."""
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    for call in (aiaudio.load_audio, lambda p: next(aiaudio.audio.stream_audio(p))):
+        with pytest.raises(aiaudio.AudioLoadError) as ei:
+            call(fifo)
+        assert ei.value.reason == "special_file" and "FIFO (named pipe)" in str(ei.value) and "pipe.wav" in str(ei.value)
+    with pytest.raises(aiaudio.AudioLoadError, match="character device") as ei:
+        aiaudio.load_audio("/dev/null")
+    assert ei.value.reason == "special_file"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_folder_lists_what_is_named_like_audio_but_is_no_file(tmp_path: Path) -> None:
+    from aiaudio.cli import collect_inputs
+
+    root = tmp_path / "music"
+    root.mkdir()
+    write_audio(root / "good.wav", music_like(2.0, 16000, 1), 16000)
+    os.mkfifo(root / "pipe.mp3")
+    (root / "album.flac").mkdir()
+    (root / "gone.ogg").symlink_to(root / "nowhere.ogg")
+    (root / ".hidden.wav").mkdir()
+    (root / "notes.txt").write_text("not audio")
+    want = sorted(str(root / n) for n in ("good.wav", "pipe.mp3", "album.flac", "gone.ogg"))
+    assert collect_inputs([str(root)]) == want
+    out = tmp_path / "o.csv"
+    assert main(["score", str(root), "-o", str(out), "--jobs", "1", "--no-progress"]) == 0
+    rows = {Path(r["path"]).name: r for r in _rows(out, "csv")}
+    assert rows["good.wav"]["error"] == "" and rows["good.wav"]["reason"] == ""
+    assert rows["pipe.mp3"]["reason"] == "special_file" and "FIFO" in rows["pipe.mp3"]["error"]
+    assert rows["album.flac"]["reason"] == "directory"
+    assert rows["gone.ogg"]["reason"] == "missing"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(os, "mkfifo"), reason="fork-based workers, FIFOs")
+def test_a_folder_with_a_fifo_and_a_hanging_decoder_finishes_with_every_row(fast_model, tmp_path: Path) -> None:
+    """A FIFO, a good file and a file whose decoder never returns (test hook): three rows, in
+    bounded time; the stuck worker is stopped and replaced."""
+    root = tmp_path / "music"
+    root.mkdir()
+    for name in ("a_good.wav", "b_hangs.wav", "c_good.flac"):
+        write_audio(root / name, music_like(3.0, 16000, 1), 16000)
+    os.mkfifo(root / "d_pipe.wav")
+    marker = tmp_path / "hanging"
+    out = tmp_path / "o.csv"
+    p = _run_cli(
+        ["score", str(root), "-o", str(out), "--model", str(fast_model), "--jobs", "1", "--file-timeout", "4", "--no-progress"],
+        env=_hang_env("b_hangs.wav", marker),
+    )
+    try:
+        _, err = p.communicate(timeout=120)
+        stuck = int(marker.read_text())
+    finally:
+        if p.poll() is None:
+            p.kill()
+        marker.unlink(missing_ok=True)
+        p.communicate()
+    assert p.returncode == 0, err
+    rows = {Path(r["path"]).name: r for r in _rows(out, "csv")}
+    assert set(rows) == {"a_good.wav", "b_hangs.wav", "c_good.flac", "d_pipe.wav"}
+    assert rows["a_good.wav"]["error"] == rows["c_good.flac"]["error"] == ""
+    assert rows["b_hangs.wav"]["reason"] == "timeout" and "gave up after 4 s" in rows["b_hangs.wav"]["error"]
+    assert rows["d_pipe.wav"]["reason"] == "special_file" and "FIFO" in rows["d_pipe.wav"]["error"]
+    assert not _alive(stuck)
+    assert "4 files, 2 scored, 2 errors" in err and "--resume scores them again" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based workers")
+def test_a_hanging_decoder_is_stopped_after_its_time_limit(det, clips, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(pipeline.TEST_HANG_ENV, Path(clips[1]).name)
+    paths = clips[:4]
+    stats = PipelineStats()
+    got = _by_path(score_files(det, paths, jobs=1, file_timeout=3.0, stats=stats))
+    e = got[clips[1]]
+    assert isinstance(e, pipeline.FileTimeoutError) and e.reason == "timeout" and e.limit_s == 3.0
+    assert all(isinstance(got[p], aiaudio.Score) for p in paths if p != clips[1])
+    assert stats.timeouts == 1 and stats.worker_restarts == 1  # files were left: a new worker took them
+
+
+# --------------------------------------------------------------------------- resume: model, retries
+
+
+def _other_model(tmp_path: Path) -> Path:
+    torch.manual_seed(1)
+    fe = FrontendConfig(segment_s=2.0, segment_hop_s=2.0, min_duration_s=1.0, time_pool=4)
+    cfg = ModelConfig(name="other", trained=True, frontend=fe, arch=ArchConfig(channels=(4, 8, 8), hidden=8))
+    return save_model(AIMusicNet(cfg), tmp_path / "other-model")
+
+
+def test_resume_with_another_model_is_refused(fast_model, clips, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "s.csv"
+    assert main(["score", *clips[:3], "-o", str(out), "--model", str(fast_model), "--jobs", "1"]) == 0
+    before = out.read_bytes()
+    other = _other_model(tmp_path)
+    capsys.readouterr()
+    rc = main(["score", *clips[:5], "-o", str(out), "--model", str(other), "--jobs", "1", "--resume"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "tiny@" in err and "other@" in err and "same --model" in err
+    assert out.read_bytes() == before  # nothing mixed in
+    # the same model resumes
+    assert main(["score", *clips[:5], "-o", str(out), "--model", str(fast_model), "--jobs", "1", "--resume"]) == 0
+    assert len(_rows(out, "csv")) == 5
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_resume_scores_timed_out_and_killed_files_again(fast_model, clips, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"s.{fmt}"
+    paths = clips[:3]
+    args = ["score", *paths, "-o", str(out), "--model", str(fast_model), "--jobs", "1", "--format", fmt]
+    assert main(args) == 0
+    want = _rows(out, fmt)
+    rows = [dict(r) for r in want]
+    for r, reason in zip(rows[:2], ("timeout", "worker_killed")):  # as a run that lost them leaves them
+        r.update(p_ai="", label="", confidence="", duration_s="", flags="", error=f"{r['path']}: lost", reason=reason)
+    with out.open("w", newline="") as fh:
+        if fmt == "csv":
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        else:
+            fh.writelines(json.dumps(r) + "\n" for r in rows)
+    assert main([*args, "--resume"]) == 0
+    got = _rows(out, fmt)
+    assert [r["path"] for r in got] == [r["path"] for r in want]
+    for g, w in zip(got, want):  # JSON lines keep every digit: another batch of segments moves p_ai by ~1e-9
+        assert {k: v for k, v in g.items() if k not in ("p_ai", "confidence")} == {
+            k: v for k, v in w.items() if k not in ("p_ai", "confidence")
+        }
+        assert float(g["p_ai"]) == pytest.approx(float(w["p_ai"]), abs=1e-6)
+        assert float(g["confidence"]) == pytest.approx(float(w["confidence"]), abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan"])
+def test_cli_refuses_a_negative_file_timeout(clips, bad: str, capsys) -> None:
+    assert main(["score", clips[0], "--file-timeout", bad]) == 2
+    assert "--file-timeout must be >= 0" in capsys.readouterr().err
