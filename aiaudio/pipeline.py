@@ -971,6 +971,11 @@ def _run(
                 pass
             workers.remove(w)
             code = w.exitcode
+            if code is None and timed_out is None and not isinstance(w.proc, threading.Thread):
+                # its pipe closed as it died, but the process may not be reaped yet: wait for its exit
+                # status (how it died decides whom to blame), without stopping it ourselves
+                w.proc.join(2.0)
+                code = w.exitcode
             w.close(timeout=0.5)
             if w.said_bye and not w.assigned:
                 return
