@@ -14,7 +14,10 @@ frames as the ``ffmpeg`` command does. It counts as truncated or corrupt only wh
 FFmpeg also decodes less than the file's length header (Xing/Info frame count, VBRI)
 states, or the damaged frames hold more than 2% of the audio. An MP3 without a length
 header declares no length: libsndfile's figure is then an estimate from the file size,
-ID3 tags and cover art included, and can overstate it by many seconds.
+ID3 tags and cover art included, and the first frame's bitrate; it can overstate the
+length by many seconds, or understate it (VBR), and libsndfile stops at it. So when
+libsndfile has read an MP3 to its length, FFmpeg's packets are counted (no decoding), and
+if they hold more, FFmpeg decodes the rest.
 
 Long files can be read in blocks with :func:`stream_audio`, so memory stays
 flat whatever the duration; :func:`load_audio` is the same reader, concatenated.
@@ -316,6 +319,11 @@ class _SoundfileReader:
         # container declares (MP3 with a Xing/LAME header, Ogg): that is a damaged file.
         expected = self.frames - start
         short = expected > 0 and got < expected - _length_tolerance(expected)
+        if is_mp3 and not short and failure is None and expected > 0 and got >= expected:
+            # libsndfile reads an MP3 no further than its length, and without a length
+            # header that length is an estimate from the first frame's bitrate: a VBR file
+            # can hold far more (Suno files here: 64 s read of 88 s). Count FFmpeg's packets.
+            short = _mp3_holds_more(self._source, start + got)
         if is_mp3 and (short or failure is not None):
             # An MP3 without a length header has no declared length: libsndfile estimates
             # it from the file size (tags and cover art included) and can overstate it by
@@ -509,6 +517,31 @@ def _mp3_states_length(source: PathOrFile) -> bool:
             # to fill it in leaves it 0, which states nothing
             return bool(frame[j + 7] & 0x01) and int.from_bytes(frame[j + 8 : j + 12], "big") > 0
     return frame.find(b"VBRI") >= 0
+
+
+def _mp3_holds_more(source: PathOrFile, n: int) -> bool:
+    """True when FFmpeg's packets of an MP3 hold clearly more than ``n`` samples (no decoding)."""
+    import av
+
+    _rewind(source)
+    src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
+    total = 0.0
+    try:
+        with av.open(src, mode="r") as c:
+            s = c.streams.audio[0]
+            sr = s.codec_context.sample_rate or 0
+            for pk in c.demux(s):
+                if pk.duration and pk.time_base is not None:
+                    total += float(pk.duration * pk.time_base) * sr
+    except (av.FFmpegError, IndexError, ValueError, OSError):
+        return False
+    finally:
+        if not isinstance(source, (str, os.PathLike)):
+            try:
+                source.seek(0, os.SEEK_END)
+            except Exception:  # pragma: no cover
+                pass
+    return total > n + _length_tolerance(n)
 
 
 def _finish_mp3_with_ffmpeg(

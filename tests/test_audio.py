@@ -415,14 +415,14 @@ def test_permission_denied() -> None:
 # ------------------------------------------------------------------ MP3 without a length header, damaged frames
 
 
-def _mp3_bytes(y: np.ndarray, sr: int, xing: bool = True) -> bytes:
-    """CBR MP3 (LAME 128k) made with PyAV; ``xing=False`` leaves out the Xing/Info length header."""
+def _mp3_bytes(y: np.ndarray, sr: int, xing: bool = True, bitrate: int = 128_000) -> bytes:
+    """CBR MP3 (LAME) made with PyAV; ``xing=False`` leaves out the Xing/Info length header."""
     import av
 
     buf = io.BytesIO()
     with av.open(buf, mode="w", format="mp3", options={} if xing else {"write_xing": "0"}) as c:
         st = c.add_stream("libmp3lame", rate=sr, layout="stereo")
-        st.bit_rate = 128_000
+        st.bit_rate = bitrate
         frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y), format="fltp", layout="stereo")
         frame.sample_rate = sr
         frame.pts = 0
@@ -459,6 +459,20 @@ def test_mp3_without_length_header_and_large_tag_loads_whole(tmp_path: Path) -> 
     assert sr == SR and out.shape[0] == 2
     assert abs(out.shape[1] / SR - 5.0) < 0.1
     assert _snr_db(y, out[:, 1105:]) > 10 or _snr_db(y, out) > 10  # LAME delays by ~1105 samples
+
+
+def test_mp3_without_length_header_read_past_libsndfile_estimate(tmp_path: Path) -> None:
+    # VBR without a length header (Suno files here): libsndfile takes the length from the
+    # first frame's bitrate (here 320k: ~1.5 s) and reads no further; the file holds 5 s.
+    y = music_like(5.0, SR, 2)
+    loud = _strip_id3v2(_mp3_bytes(y[:, : SR], SR, xing=False, bitrate=320_000))
+    rest = _strip_id3v2(_mp3_bytes(y[:, SR:], SR, xing=False, bitrate=64_000))
+    p = tmp_path / "vbr_no_header.mp3"
+    p.write_bytes(loud + rest)
+    assert sf.info(str(p)).duration < 3.0  # the understated estimate this test is about
+    out, sr = load_audio(p)
+    assert abs(out.shape[1] / SR - 5.0) < 0.15
+    assert np.sqrt(np.mean(out[:, -SR:] ** 2)) > 0.05  # the last second is there
 
 
 def test_mp3_with_damaged_frames_loads(tmp_path: Path) -> None:
