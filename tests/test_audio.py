@@ -410,3 +410,96 @@ def test_permission_denied() -> None:
     (reason, message), control = got
     assert control == ("ok", "")  # the folder is reachable: only the file's mode stops the read
     assert reason == "unreadable" and "permission" in message.lower() and "x.wav" in message
+
+
+# ------------------------------------------------------------------ MP3 without a length header, damaged frames
+
+
+def _mp3_bytes(y: np.ndarray, sr: int, xing: bool = True, bitrate: int = 128_000) -> bytes:
+    """CBR MP3 (LAME) made with PyAV; ``xing=False`` leaves out the Xing/Info length header."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp3", options={} if xing else {"write_xing": "0"}) as c:
+        st = c.add_stream("libmp3lame", rate=sr, layout="stereo")
+        st.bit_rate = bitrate
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(y), format="fltp", layout="stereo")
+        frame.sample_rate = sr
+        frame.pts = 0
+        for pkt in [*st.encode(frame), *st.encode(None)]:
+            c.mux(pkt)
+    return buf.getvalue()
+
+
+def _id3v2(payload_bytes: int) -> bytes:
+    """An ID3v2.3 tag holding one PRIV frame of ``payload_bytes`` (as cover art would)."""
+    body = b"aiaudio-test\x00" + bytes(np.random.default_rng(3).integers(0, 256, payload_bytes, dtype=np.uint8))
+    frame = b"PRIV" + len(body).to_bytes(4, "big") + b"\x00\x00" + body
+    n = len(frame)
+    syncsafe = bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+    return b"ID3\x03\x00\x00" + syncsafe + frame
+
+
+def _strip_id3v2(data: bytes) -> bytes:
+    if data[:3] != b"ID3":
+        return data
+    s = data[6:10]
+    return data[10 + ((s[0] << 21) | (s[1] << 14) | (s[2] << 7) | s[3]) :]
+
+
+def test_mp3_without_length_header_and_large_tag_loads_whole(tmp_path: Path) -> None:
+    # Commercial MP3s: CBR, no Xing/Info header, 100-500 kB of ID3v2 cover art. libsndfile
+    # estimates the length from the file size, tag included (here ~12 s for 5 s of audio);
+    # the file is complete and FFmpeg reads exactly what it holds.
+    y = music_like(5.0, SR, 2)
+    p = tmp_path / "cover_art.mp3"
+    p.write_bytes(_id3v2(120_000) + _strip_id3v2(_mp3_bytes(y, SR, xing=False)))
+    assert sf.info(str(p)).duration > 7.0  # the overstated estimate this test is about
+    out, sr = load_audio(p)
+    assert sr == SR and out.shape[0] == 2
+    assert abs(out.shape[1] / SR - 5.0) < 0.1
+    assert _snr_db(y, out[:, 1105:]) > 10 or _snr_db(y, out) > 10  # LAME delays by ~1105 samples
+
+
+def test_mp3_without_length_header_read_past_libsndfile_estimate(tmp_path: Path) -> None:
+    # VBR without a length header (Suno files here): libsndfile takes the length from the
+    # first frame's bitrate (here 320k: ~1.5 s) and reads no further; the file holds 5 s.
+    y = music_like(5.0, SR, 2)
+    loud = _strip_id3v2(_mp3_bytes(y[:, : SR], SR, xing=False, bitrate=320_000))
+    rest = _strip_id3v2(_mp3_bytes(y[:, SR:], SR, xing=False, bitrate=64_000))
+    p = tmp_path / "vbr_no_header.mp3"
+    p.write_bytes(loud + rest)
+    assert sf.info(str(p)).duration < 3.0  # the understated estimate this test is about
+    out, sr = load_audio(p)
+    assert abs(out.shape[1] / SR - 5.0) < 0.15
+    assert np.sqrt(np.mean(out[:, -SR:] ** 2)) > 0.05  # the last second is there
+
+
+def test_mp3_with_damaged_frames_loads(tmp_path: Path) -> None:
+    # libmpg123 gives up when it finds no frame header within 1024 bytes ("Giving up
+    # resync", "Unspecified internal error"); FFmpeg skips the damaged frames and decodes
+    # the rest, as the ffmpeg command does. 1500 bytes are 4 frames (0.1 s) of 10 s.
+    y = music_like(10.0, SR, 2)
+    data = bytearray(_mp3_bytes(y, SR))
+    i = len(data) // 2
+    data[i : i + 1500] = np.random.default_rng(1).integers(0, 256, 1500, dtype=np.uint8).tobytes()
+    p = tmp_path / "bad_frames.mp3"
+    p.write_bytes(bytes(data))
+    with pytest.raises(RuntimeError):  # what libsndfile alone makes of it
+        sf.read(str(p))
+    out, sr = load_audio(p)
+    assert abs(out.shape[1] / SR - 10.0) < 0.2  # the damaged frames (26 ms each) are lost
+    # the audio after the damaged frame is there, not silence
+    assert np.sqrt(np.mean(out[:, -SR:] ** 2)) > 0.05
+
+
+def test_mp3_length_header_still_detects_truncation(tmp_path: Path) -> None:
+    # a CBR MP3 whose Info header states 5 s, cut after 3 s: both decoders read 3 s
+    y = music_like(5.0, SR, 2)
+    data = _mp3_bytes(y, SR)
+    p = tmp_path / "cut_clean.mp3"
+    p.write_bytes(data[: int(len(data) * 0.6)])
+    with pytest.raises(AudioLoadError) as ei:
+        load_audio(p)
+    assert ei.value.reason == "corrupt"
+    assert "length header" in str(ei.value) or "truncated" in str(ei.value)

@@ -329,3 +329,84 @@ def test_normalise_generator_is_a_stable_slug(prep, name):
     assert slug and re.fullmatch(r"[a-z0-9.\-]+", slug) and "--" not in slug
     assert prep.normalise_generator(slug) == slug  # idempotent
     assert prep.family_of(name, "ai")  # every name gets a family
+
+
+# --------------------------------------------------------------------------- twins of the human sources songs
+
+
+def _tiny_sources(tmp_path: Path) -> tuple[Path, Path]:
+    """A sources manifest of four short WAVs, extracted and verified (index.jsonl)."""
+    src = tmp_path / "sources"
+    cols = ["path", "label", "generator", "family", "source", "group", "source_repo", "source_path", "ref",
+            "duration_s", "sample_rate", "channels", "has_vocals", "probable", "part_human", "licence", "evidence"]
+    files = [  # path, label, generator, source, group, seconds, rate, channels, vocals
+        ("human-commercial/human/c/song one.wav", "human", "human", "c", "human-commercial:artist-a", 7.0, 44100, 2, "yes"),
+        ("human-commercial/human/c/song2.wav", "human", "human", "c", "human-commercial:artist-b", 6.0, 48000, 1, "no"),
+        ("ai-open-models/human/d/gt.wav", "human", "human", "d", "ai-open-models:d", 6.0, 16000, 1, "no"),
+        ("ai-services/ai/s/a.wav", "ai", "suno-v5", "s", "ai-services:s", 6.0, 44100, 2, "yes"),
+    ]
+    idx = []
+    with (tmp_path / "manifest.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for i, (rel, label, gen, source, group, sec, sr, ch, voc) in enumerate(files):
+            _write(src / rel, sec, sr=sr, channels=ch, seed=i)
+            w.writerow([rel, label, gen, "suno" if label == "ai" else "human", source, group, "o/r", rel, "c" * 40,
+                        sec, sr, ch, voc, "no", "no", "CC-BY-4.0", "test"])
+            idx.append({"path": rel, "duration_s": sec, "sample_rate": sr, "channels": ch})
+    (src / "index.jsonl").write_text("\n".join(json.dumps(e) for e in idx) + "\n")
+    return tmp_path / "manifest.csv", src
+
+
+def test_source_twin_tracks_only_human_train_songs(prep, tmp_path):
+    man, src = _tiny_sources(tmp_path)
+    rows = prep.source_rows(man, src)
+    for r in rows:
+        if r["path"].endswith("song2.wav"):
+            r["role"] = "eval"  # an evaluation-only song is never twinned
+    tracks = prep.source_twin_tracks(rows)
+    assert {s: [t.track_id for t in ts] for s, ts in tracks.items()} == {"c": ["song_one"], "d": ["gt"]}
+    t = tracks["c"][0]
+    assert (t.kind, t.group, t.family, t.has_vocals) == ("sources", "human-commercial:artist-a", "human-commercial", "yes")
+    assert t.paths == (str((src / "human-commercial/human/c/song one.wav").resolve()),)
+
+
+def test_source_twins_grouped_with_their_song_and_resumable(prep, tmp_path):
+    man, src = _tiny_sources(tmp_path)
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--shared", "", "--sources", str(src), "--sources-manifest", str(man),
+            "--packages", "", "--no-install", "--decoders", "griffinlim-mel128", "--excerpt-seconds", "2",
+            "--source-twin-seconds", "2", "--no-progress"]
+    assert prep.main(argv) == 0
+    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    songs = {r["group"]: r for r in rows if r["part"] != "sources-twins" and r["label"] == "human"}
+    twins = [r for r in rows if r["part"] == "sources-twins"]
+    assert len(songs) == 3 and len(twins) == 6  # 3 human songs x (22 kHz partner + 1 twin); the AI file none
+    by_group: dict[str, dict[str, dict]] = {}
+    for r in twins:
+        by_group.setdefault(r["group"], {})[r["variant"]] = r
+        assert (out / r["path"]).is_file()
+    assert set(by_group) == set(songs)  # every twin sits in its song's group, no new group
+    for g, v in by_group.items():
+        assert set(v) == {"22k-mono", "twin"}
+        assert v["twin"]["label"] == "ai" and v["twin"]["generator"] == "griffinlim-mel128"
+        assert v["twin"]["family"] == "griffinlim-reconstruction"
+        assert v["22k-mono"]["label"] == "human" and v["22k-mono"]["family"] == songs[g]["family"]
+        assert v["twin"]["has_vocals"] == v["22k-mono"]["has_vocals"] == songs[g]["has_vocals"]
+        assert v["twin"]["sample_rate"] == v["22k-mono"]["sample_rate"] == "22050"
+        assert float(v["twin"]["duration_s"]) == pytest.approx(2.0, abs=1e-3)
+        assert v["twin"]["source"] == songs[g]["source"]
+    assert by_group["human-commercial:artist-a"]["twin"]["path"] == "ai/griffinlim-mel128/sources/c/song_one__e0.flac"
+    st = prep.load_state(out)
+    assert st["units_done"] == st["units_total"] == 3 and st["finished"]
+
+    # a rerun does nothing: no file rewritten, the same manifest
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.flac")}
+    manifest = (out / "manifest.csv").read_text()
+    assert prep.main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.flac")} == mtimes
+    assert (out / "manifest.csv").read_text() == manifest
+    assert prep.load_state(out)["timing"]["griffinlim-mel128"]["n"] == 3  # nothing decoded again
+    # --no-source-twins leaves them out
+    assert prep.main(argv + ["--no-source-twins"]) == 0
+    assert not [r for r in csv.DictReader(open(out / "manifest.csv")) if r["part"] == "sources-twins"]
