@@ -835,7 +835,14 @@ def model_rate_input(
 
     Returns
     -------
-    blocks, path, description, cues
+    blocks : iterable of np.ndarray
+        Mono ``float32`` blocks at the model rate.
+    path : str or None
+        The file's path.
+    description : str
+        The input, for messages.
+    cues : dict
+        The cues (filled once the blocks are exhausted; empty unless asked for).
     """
     cue_values: dict[str, float] = {}
     blocks, path, desc, head = _open_input(audio, sr, fe, max_analysis_s, keep=cues)
