@@ -17,12 +17,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import stat
+from dataclasses import is_dataclass
 from typing import Any, Sequence
 
-__all__ = ["TEXT_FILE", "csv_line", "json_dumps", "output_target"]
+import numpy as np
+
+__all__ = ["TEXT_FILE", "csv_line", "json_dumps", "jsonable", "output_target"]
 
 #: Keyword arguments of :func:`open` for aiaudio's text outputs and for reading them back.
 TEXT_FILE: dict[str, Any] = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
@@ -91,3 +95,26 @@ def output_target(path: str) -> tuple[str, str]:
     if stat.S_ISSOCK(st.st_mode):
         return "refuse", f"{path} is a socket; aiaudio cannot write to it; choose another -o"
     return "refuse", f"{path} is not a regular file; choose another -o"  # pragma: no cover - doors, whiteouts
+
+
+def jsonable(v: Any) -> Any:
+    """``v`` as plain JSON values: NaN and infinities become ``None``, dataclasses and numpy
+    values plain dicts, lists and numbers (float arrays with 5 significant digits), dict keys strings."""
+    if is_dataclass(v) and not isinstance(v, type):
+        return {f: jsonable(getattr(v, f)) for f in v.__dataclass_fields__}
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):  # spectra and maps: 5 significant digits are plenty
+        if v.dtype.kind == "f":
+            return [jsonable(x) for x in v.tolist()] if v.ndim > 1 else [float(f"{x:.5g}") if math.isfinite(x) else None for x in v.tolist()]
+        return jsonable(v.tolist())
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v

@@ -1,4 +1,4 @@
-"""Checks of configuration values (model and front-end configs).
+"""Checks of configuration values (model, front-end, training and augmentation configs).
 
 Each check names the field (``section.name``) and the allowed range in its message,
 so a bad ``config.json`` says exactly what to change. Wrong types raise
@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping
+from dataclasses import fields
+from typing import Any, Mapping, TypeVar
 
-__all__ = ["integer", "real", "text", "flag", "section", "json_depth"]
+T = TypeVar("T")
+
+__all__ = ["integer", "real", "text", "flag", "section", "json_depth", "dataclass_from"]
 
 
 def _show(value: Any) -> str:
@@ -89,3 +92,31 @@ def json_depth(field: str, value: Any, max_depth: int) -> None:
         if depth > max_depth:
             raise ValueError(f"{field} is nested deeper than {max_depth} levels")
         stack.extend((c, depth + 1) for c in children)
+
+
+def dataclass_from(cls: type[T], d: Mapping[str, Any], what: str, field: str | None = None) -> T:
+    """``cls(**d)`` for a dataclass ``cls``, refusing keys that are not its fields.
+
+    Parameters
+    ----------
+    cls
+        The dataclass.
+    d
+        Its fields by name; missing ones take their defaults.
+    what
+        What the settings are, for the message (``"unknown {what} settings [...]; known: [...]"``).
+    field
+        When given, ``d`` is first checked to be a JSON object (:func:`section`) named so.
+
+    Raises
+    ------
+    ValueError
+        For an unknown key, listing the known ones.
+    """
+    if field is not None:
+        section(field, d)
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(d) - known
+    if unknown:
+        raise ValueError(f"unknown {what} settings {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**d)

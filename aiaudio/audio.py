@@ -50,6 +50,7 @@ import soundfile as sf
 import soxr
 
 from .errors import AudioLoadError, InvalidInputError
+from .samples import validate_samples  # the one sample check (shared with the cues)
 
 __all__ = [
     "AudioInfo",
@@ -797,68 +798,6 @@ def to_mono(y: np.ndarray) -> np.ndarray:
     if y.shape[0] == 1:
         return y
     return y.mean(axis=0, keepdims=True, dtype=np.float32)
-
-
-def validate_samples(y: np.ndarray, *, path: str = "<array>") -> np.ndarray:
-    """Check an array is usable audio and return it as ``float32 (channels, samples)``.
-
-    A 1-D array is taken as mono. Integer PCM is scaled by its full scale: signed
-    types by ``2 ** (bits - 1)`` (int16 ``-32768`` -> ``-1.0``, ``16384`` -> ``0.5``),
-    unsigned types as offset binary around ``2 ** (bits - 1)`` (uint8 ``128`` -> ``0.0``,
-    ``0`` -> ``-1.0``, the layout of 8-bit WAV); booleans become 0.0 / 1.0. Float
-    samples are kept as they are (see :data:`FULL_SCALE_LIMIT` for float input at
-    integer scale).
-
-    Raises
-    ------
-    AudioLoadError
-        Empty input (``reason="empty"``), non-numeric or complex samples, more than
-        2 dimensions, a ``(samples, channels)`` layout, NaN / infinite samples.
-    """
-    try:
-        a = np.asarray(y)
-    except Exception as e:
-        raise AudioLoadError(f"{path}: not an array of samples ({_short(e)}).", path=path, reason="not_audio") from e
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-        raise AudioLoadError(
-            f"{path}: samples must be numbers, got dtype {a.dtype}.", path=path, reason="not_audio"
-        )
-    if np.iscomplexobj(a):
-        raise AudioLoadError(f"{path}: samples must be real, got complex values.", path=path, reason="not_audio")
-    if a.size == 0 and a.ndim <= 2:
-        raise AudioLoadError(
-            f"{path}: the array is empty (shape {a.shape}): there are no samples to analyse.",
-            path=path, reason="empty",
-        )
-    if a.ndim == 1:
-        a = a[None, :]
-    if a.ndim != 2:
-        raise AudioLoadError(
-            f"{path}: expected samples of shape (samples,) or (channels, samples), got {a.shape}.",
-            path=path, reason="not_audio",
-        )
-    if a.shape[0] > a.shape[1] and a.shape[1] <= 16:
-        raise AudioLoadError(
-            f"{path}: shape {a.shape} looks like (samples, channels); aiaudio takes channels first: "
-            "pass `y.T`.",
-            path=path, reason="not_audio",
-        )
-    if np.issubdtype(a.dtype, np.unsignedinteger):
-        half = float(2 ** (8 * a.dtype.itemsize - 1))
-        a = (a.astype(np.float32) - np.float32(half)) / np.float32(half)
-    elif np.issubdtype(a.dtype, np.integer):
-        a = a.astype(np.float32) / np.float32(2 ** (8 * a.dtype.itemsize - 1))
-    else:
-        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 become inf: caught below
-            a = a.astype(np.float32, copy=False)
-    n_bad = int(a.size - np.count_nonzero(np.isfinite(a)))
-    if n_bad:
-        raise AudioLoadError(
-            f"{path}: {n_bad} of {a.size} samples are NaN or infinite; the audio is damaged. "
-            "Re-export it from the source.",
-            path=path, reason="nonfinite",
-        )
-    return a
 
 
 def is_silent(y: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool:

@@ -29,13 +29,14 @@ import io
 import math
 import warnings
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable, Literal, NamedTuple, Sequence
+from typing import Any, Callable, Literal
 
 import numpy as np
 import scipy.signal
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
+from . import _validate as _v
 from .audio import encode_audio, load_audio, resample
+from .dsp import EQBand, _as2d, compress, eq, gain, lowpass  # the shared DSP; re-exported here, as before
 
 __all__ = [
     "AugmentConfig",
@@ -54,16 +55,6 @@ __all__ = [
 ]
 
 Transform = Callable[[np.ndarray, int], "tuple[np.ndarray, int]"]
-
-
-def _as2d(y: np.ndarray) -> np.ndarray:
-    """``float32 (channels, samples)``; a 1-D array is taken as mono."""
-    a = np.asarray(y, dtype=np.float32)
-    if a.ndim == 1:
-        a = a[None, :]
-    if a.ndim != 2:
-        raise ValueError(f"expected samples of shape (samples,) or (channels, samples), got {a.shape}")
-    return a
 
 
 def _fix_length(y: np.ndarray, n: int) -> np.ndarray:
@@ -202,49 +193,6 @@ def reencode(y: np.ndarray, sr: int, codec: str, bitrate: int, fast: bool = Fals
 # --------------------------------------------------------------------------- band limits
 
 
-def lowpass(y: np.ndarray, sr: int, cutoff_hz: float, order: int = 8) -> np.ndarray:
-    """Steep zero-phase low-pass filter.
-
-    An elliptic (Cauer) filter of ``order`` poles, 0.05 dB pass-band ripple and
-    80 dB stop-band attenuation (:func:`scipy.signal.ellip`), applied forward and
-    backward (:func:`scipy.signal.sosfiltfilt`), so there is no phase shift and the
-    attenuation in dB doubles. With the default order the response is flat within
-    0.1 dB up to ``cutoff_hz`` and more than 80 dB down from about 1.06 x ``cutoff_hz``:
-    about as steep as the anti-alias filter of a resampler or the low-pass of an
-    MP3 encoder.
-
-    Parameters
-    ----------
-    y : np.ndarray
-        Samples, ``(channels, samples)`` or ``(samples,)``.
-    sr : int
-        Sample rate (Hz).
-    cutoff_hz : float
-        Pass-band edge (Hz). At or above ``sr / 2`` the input is returned unchanged.
-    order : int
-        Filter order (poles); lower is gentler.
-
-    Returns
-    -------
-    np.ndarray
-        ``float32``, same shape.
-    """
-    y = np.asarray(y, dtype=np.float32)
-    if cutoff_hz <= 0:
-        raise ValueError(f"cutoff_hz must be positive, got {cutoff_hz}")
-    if cutoff_hz >= 0.999 * sr / 2 or y.shape[-1] == 0:
-        return y.copy()
-    sos = _ellip_sos(int(order), float(cutoff_hz), int(sr))
-    if y.shape[-1] <= 3 * (2 * len(sos) + 1):  # too short for the edge padding of filtfilt
-        return scipy.signal.sosfilt(sos, y, axis=-1).astype(np.float32)
-    return scipy.signal.sosfiltfilt(sos, y, axis=-1).astype(np.float32)
-
-
-@functools.lru_cache(maxsize=128)
-def _ellip_sos(order: int, cutoff_hz: float, sr: int) -> np.ndarray:
-    return scipy.signal.ellip(order, 0.05, 80.0, cutoff_hz, btype="low", fs=sr, output="sos")
-
-
 def resample_through(y: np.ndarray, sr: int, via_sr: int) -> np.ndarray:
     """Resample down to ``via_sr`` and back up to ``sr`` (soxr, high quality).
 
@@ -267,184 +215,6 @@ def resample_through(y: np.ndarray, sr: int, via_sr: int) -> np.ndarray:
     if via_sr >= sr or y.shape[-1] == 0:
         return y.copy()
     return _fix_length(resample(resample(y, sr, via_sr), via_sr, sr), y.shape[-1])
-
-
-# --------------------------------------------------------------------------- level, EQ, dynamics
-
-
-def gain(y: np.ndarray, db: float) -> np.ndarray:
-    """Scale by ``db`` decibels (amplitude factor ``10 ** (db / 20)``); no clipping."""
-    return (np.asarray(y, dtype=np.float32) * np.float32(10.0 ** (db / 20.0))).astype(np.float32)
-
-
-class EQBand(NamedTuple):
-    """One equaliser band (RBJ "Audio EQ Cookbook" biquad).
-
-    Attributes
-    ----------
-    kind : {'peak', 'lowshelf', 'highshelf'}
-    freq_hz : float
-        Centre frequency (peak) or corner frequency (shelves), Hz.
-    gain_db : float
-        Boost (> 0) or cut (< 0) in dB at the centre / on the shelf.
-    q : float
-        Quality factor; for shelves 0.707 gives the steepest slope without overshoot.
-    """
-
-    kind: str
-    freq_hz: float
-    gain_db: float
-    q: float = 0.707
-
-
-def _biquad(band: EQBand, sr: int) -> np.ndarray:
-    """Second-order section ``[b0, b1, b2, 1, a1, a2]`` of an RBJ cookbook filter."""
-    kind, f0, g, q = band.kind, float(band.freq_hz), float(band.gain_db), float(band.q)
-    if not 0 < f0 < sr / 2:
-        raise ValueError(f"EQ frequency {f0} Hz must lie in (0, {sr / 2}) Hz")
-    if q <= 0:
-        raise ValueError(f"EQ q must be positive, got {q}")
-    A = 10.0 ** (g / 40.0)
-    w0 = 2 * math.pi * f0 / sr
-    cw, alpha = math.cos(w0), math.sin(w0) / (2 * q)
-    if kind == "peak":
-        b = [1 + alpha * A, -2 * cw, 1 - alpha * A]
-        a = [1 + alpha / A, -2 * cw, 1 - alpha / A]
-    elif kind in ("lowshelf", "highshelf"):
-        s = 1 if kind == "lowshelf" else -1
-        sq = 2 * math.sqrt(A) * alpha
-        b = [
-            A * ((A + 1) - s * (A - 1) * cw + sq),
-            s * 2 * A * ((A - 1) - s * (A + 1) * cw),
-            A * ((A + 1) - s * (A - 1) * cw - sq),
-        ]
-        a = [(A + 1) + s * (A - 1) * cw + sq, -s * 2 * ((A - 1) + s * (A + 1) * cw), (A + 1) + s * (A - 1) * cw - sq]
-    else:
-        raise ValueError(f"unknown EQ band kind {kind!r}; use 'peak', 'lowshelf' or 'highshelf'")
-    return np.array([b[0] / a[0], b[1] / a[0], b[2] / a[0], 1.0, a[1] / a[0], a[2] / a[0]])
-
-
-def eq(y: np.ndarray, sr: int, bands: Sequence[EQBand | tuple]) -> np.ndarray:
-    """Parametric equaliser: a cascade of peaking and shelving biquads.
-
-    The filters are causal (minimum phase, like an analogue or a typical plug-in
-    equaliser), applied with :func:`scipy.signal.sosfilt`.
-
-    Parameters
-    ----------
-    y : np.ndarray
-        Samples, ``(channels, samples)`` or ``(samples,)``.
-    sr : int
-        Sample rate (Hz).
-    bands : sequence of EQBand or (kind, freq_hz, gain_db[, q]) tuples
-        E.g. ``[("lowshelf", 120, 3.0), ("peak", 2500, -4.0, 1.4)]``.
-
-    Returns
-    -------
-    np.ndarray
-        ``float32``, same shape.
-    """
-    y = np.asarray(y, dtype=np.float32)
-    if not bands:
-        return y.copy()
-    sos = np.stack([_biquad(EQBand(*b), int(sr)) for b in bands])
-    return scipy.signal.sosfilt(sos, y, axis=-1).astype(np.float32)
-
-
-def compress(
-    y: np.ndarray,
-    sr: int,
-    threshold_db: float = -20.0,
-    ratio: float = 4.0,
-    attack_ms: float = 5.0,
-    release_ms: float = 100.0,
-    makeup: float | Literal["auto"] = "auto",
-    knee_db: float = 6.0,
-) -> np.ndarray:
-    """Feed-forward dynamic range compressor / limiter (vectorised, no per-sample loop).
-
-    Level detection is linked across channels (the largest absolute sample of all
-    channels); the envelope is a look-ahead peak detector in the manner of
-    Giannoulis, Massberg & Reiss (2012), "Digital dynamic range compressor design":
-
-    1. release: a peak follower with instant rise that decays exponentially with time
-       constant ``release_ms`` (8.69 dB per ``release_ms``). In dB this is a running
-       maximum of ``level[k] + k * decay`` (:func:`numpy.maximum.accumulate`);
-    2. attack with look-ahead: the maximum of that envelope over the next ``attack_ms``
-       (:func:`scipy.ndimage.maximum_filter1d`), averaged over the last ``attack_ms``
-       (:func:`scipy.ndimage.uniform_filter1d`): the gain reduction ramps in over
-       ``attack_ms`` and is complete when the peak arrives, so no transient overshoots
-       (a look-ahead limiter with ``ratio=np.inf``);
-    3. gain computer: above ``threshold_db`` the level is reduced by
-       ``(1 - 1 / ratio)`` dB per dB, with a quadratic soft knee ``knee_db`` wide.
-
-    Parameters
-    ----------
-    y : np.ndarray
-        Samples, ``(channels, samples)`` or ``(samples,)``.
-    sr : int
-        Sample rate (Hz).
-    threshold_db : float
-        Threshold (dB re full scale, peak level).
-    ratio : float
-        Compression ratio (>= 1); ``np.inf`` makes a limiter.
-    attack_ms, release_ms : float
-        Attack and release time constants (ms).
-    makeup : float or 'auto'
-        Make-up gain in dB after compression; ``'auto'`` restores the input's RMS level.
-    knee_db : float
-        Width of the soft knee (dB); 0 for a hard knee.
-
-    Returns
-    -------
-    np.ndarray
-        ``float32``, same shape (not clipped).
-    """
-    y2 = _as2d(y)
-    if ratio < 1:
-        raise ValueError(f"ratio must be >= 1, got {ratio}")
-    if attack_ms <= 0 or release_ms <= 0:
-        raise ValueError("attack_ms and release_ms must be positive")
-    n = y2.shape[1]
-    if n == 0:
-        return np.asarray(y, dtype=np.float32).copy()
-    # The envelope runs on blocks of B samples (block peak), at most a quarter of the
-    # attack time and 64 samples long; the gain is interpolated back to every sample.
-    look = max(1, int(round(attack_ms * 1e-3 * sr)))
-    B = int(max(1, min(64, look // 4)))
-    nb = -(-n // B)
-    peak = np.abs(y2).max(axis=0)
-    if nb * B > n:
-        peak = np.pad(peak, (0, nb * B - n))
-    level = 20.0 * np.log10(np.maximum(peak.reshape(nb, B).max(axis=1).astype(np.float64), 1e-8))
-    decay = B * 20.0 / math.log(10.0) / (release_ms * 1e-3 * sr)  # dB per block
-    ramp = np.arange(nb, dtype=np.float64) * decay
-    env = np.maximum.accumulate(level + ramp) - ramp
-    look_b = -(-look // B)
-    if look_b > 1:
-        env = maximum_filter1d(env, look_b + 1, mode="nearest", origin=-((look_b + 1) // 2))  # max over [b, b + look_b]
-        env = uniform_filter1d(env, look_b, mode="nearest", origin=(look_b - 1) // 2)  # mean over (b - look_b, b]
-    slope = 1.0 if math.isinf(ratio) else 1.0 - 1.0 / ratio
-    over = env - threshold_db
-    if knee_db > 0:
-        w = float(knee_db)
-        gr = np.where(over >= w / 2, slope * over, slope * np.square(np.clip(over + w / 2, 0.0, None)) / (2 * w))
-    else:
-        gr = slope * np.maximum(over, 0.0)
-    if B > 1:
-        centres = np.arange(nb) * B + (B - 1) / 2
-        gr = np.interp(np.arange(n, dtype=np.float64), centres, gr)
-    g = np.exp(gr.astype(np.float32) * np.float32(-math.log(10.0) / 20.0))
-    out = y2 * g
-    if makeup == "auto":
-        rin = float(np.sqrt(np.mean(np.square(y2, dtype=np.float64))))
-        rout = float(np.sqrt(np.mean(np.square(out, dtype=np.float64))))
-        if rout > 0:
-            out = out * np.float32(rin / rout)
-    else:
-        out = out * np.float32(10.0 ** (float(makeup) / 20.0))
-    out = out.astype(np.float32)
-    return out[0] if np.asarray(y).ndim == 1 else out
 
 
 # --------------------------------------------------------------------------- pitch and tempo
@@ -688,12 +458,7 @@ class AugmentConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "AugmentConfig":
         """Inverse of :meth:`to_dict`; missing keys take their defaults, unknown keys are an error."""
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown augmentation settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return _v.dataclass_from(cls, dict(d or {}), "augmentation")
 
 
 def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:

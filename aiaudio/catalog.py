@@ -383,10 +383,10 @@ def song_tier(p_ai: float, config: "ModelConfig") -> str:
     The detector's own rule (:meth:`aiaudio.Detector.label_for` and its label -> verdict map),
     so a song here gets the tier ``aiaudio score`` gives it; used for catalogues too.
     """
-    from .detector import _VERDICT_OF_LABEL, Detector
+    from .detector import VERDICT_OF_LABEL, Detector
 
     label, _ = Detector.label_for(_ConfigOnly(config), float(p_ai))  # type: ignore[arg-type]
-    return _VERDICT_OF_LABEL[label]
+    return VERDICT_OF_LABEL[label]
 
 
 def ai_ranges(segments: Sequence[Sequence[float]], threshold: float) -> list[tuple[float, float]]:
@@ -761,7 +761,7 @@ def score_catalog(
     """
     import warnings
 
-    from .cli import collect_inputs
+    from .files import collect_inputs
     from .detector import UntrainedModelWarning, load_detector
     from .tags import parse_group_by
 

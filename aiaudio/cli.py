@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import csv
 import json
 import math
@@ -29,50 +30,11 @@ from pathlib import Path
 from typing import IO, Any, Iterable, Iterator, Sequence
 
 from ._version import __version__
-from .audio import AUDIO_EXTENSIONS, MAX_ANALYSIS_S
+from .audio import MAX_ANALYSIS_S
 from .errors import AiaudioError, AudioLoadError, MissingDependencyError, ModelLoadError, require_extra
+from .files import collect_inputs  # re-exported: ``from aiaudio.cli import collect_inputs`` keeps working
 
 SCORE_COLUMNS = ["path", "p_ai", "label", "verdict", "confidence", "duration_s", "error", "flags", "model_version", "reason"]
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def collect_inputs(paths: Sequence[str], recursive: bool = False) -> list[str]:
-    """Expand files and folders into the list of files to score, in a stable order.
-
-    A file named on the command line is always kept (whatever its extension, so a
-    bad file gets its error row); a folder contributes the entries whose extension is
-    an audio one (:data:`aiaudio.audio.AUDIO_EXTENSIONS`), skipping hidden ones,
-    from its top level or, with ``recursive``, from the whole tree. A path that does
-    not exist is kept too, and gets an error row. So are entries named like audio that
-    are not regular files (a folder ``x.mp3/``, a FIFO, a device, a socket, a broken
-    link): they get an error row that says what they are, and are never opened.
-    """
-    out: list[str] = []
-    seen: set[str] = set()
-
-    def add(p: str) -> None:
-        if p not in seen:
-            seen.add(p)
-            out.append(p)
-
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            it = p.rglob("*") if recursive else p.iterdir()
-            found = sorted(
-                str(f)
-                for f in it
-                if f.suffix.lower() in AUDIO_EXTENSIONS
-                and not f.name.startswith(".")
-                and not any(part.startswith(".") for part in f.relative_to(p).parts[:-1])
-            )
-            for f in found:
-                add(f)
-        else:
-            add(str(p))
-    return out
 
 
 # --------------------------------------------------------------------------- output
@@ -108,12 +70,12 @@ class RowWriter:
             self._put(csv_line(columns))
 
     def write(self, row: dict[str, Any]) -> None:
-        from ._outfiles import csv_line, json_dumps
+        from ._outfiles import csv_line, json_dumps, jsonable
 
         if self.fmt == "csv":
             self._put(csv_line([_cell(row.get(k)) for k in self.columns]))
         else:
-            self._put(json_dumps(_jsonable(row)) + "\n")
+            self._put(json_dumps(jsonable(row)) + "\n")
 
     def _put(self, text: str) -> None:
         try:
@@ -132,16 +94,6 @@ def _cell(v: Any) -> Any:
         return "" if math.isnan(v) else f"{v:.6g}"
     if isinstance(v, (list, tuple)):
         return ";".join(str(x) for x in v)
-    return v
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
     return v
 
 
@@ -609,11 +561,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         "num_workers": args.workers,
         "device": args.device,
     }
-    for k, v in overrides.items():
-        if v not in (None, []):
-            setattr(cfg, k, v)
+    given = {k: v for k, v in overrides.items() if v not in (None, [])}
     if args.no_augment:
-        cfg.augment = None
+        given["augment"] = None
+    cfg = dataclasses.replace(cfg, **given)
     if not cfg.data:
         print("aiaudio train: give --data (a folder with ai/ and human/, a CSV manifest, or a SONICS/FakeMusicCaps root)", file=sys.stderr)
         return 2

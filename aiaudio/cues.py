@@ -56,6 +56,8 @@ import scipy.signal
 import soxr
 
 from .audio import MAX_ANALYSIS_S
+from .dsp import harmonic_mask
+from .samples import validate_samples
 
 __all__ = [
     "CUE_INFO",
@@ -121,34 +123,12 @@ _MAX_KEPT_FRAMES = 1024  # per-frame spectra kept by long_term_spectrum (memory 
 def _as_2d(y: Any) -> np.ndarray:
     """Return ``y`` as a float array ``(channels, samples)``; validate it.
 
-    1-D input is mono. Integer input is scaled by its full scale as
-    :func:`aiaudio.audio.validate_samples` does (signed by ``2 ** (bits - 1)``, unsigned
-    as offset binary around it). Raises ``ValueError`` on empty, non-finite or more
-    than 2-D input.
+    :func:`aiaudio.audio.validate_samples` (1-D input is mono, integers scaled by their
+    full scale), keeping ``float64`` samples at double precision and any layout. Raises
+    :class:`~aiaudio.AudioLoadError` (a ``ValueError``) on empty, non-finite, non-numeric
+    or more than 2-D input.
     """
-    a = np.asarray(y)
-    if a.dtype == object or not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_):
-        raise ValueError(f"samples must be numbers, got dtype {a.dtype}")
-    if np.iscomplexobj(a):
-        raise ValueError("samples must be real, got complex values")
-    if np.issubdtype(a.dtype, np.unsignedinteger):
-        half = np.float32(2 ** (8 * a.dtype.itemsize - 1))
-        a = (a.astype(np.float32) - half) / half
-    elif np.issubdtype(a.dtype, np.integer):
-        a = a.astype(np.float32) / np.float32(2 ** (8 * a.dtype.itemsize - 1))
-    elif a.dtype == np.bool_:
-        a = a.astype(np.float32)
-    elif a.dtype not in (np.float32, np.float64):
-        a = a.astype(np.float64)
-    if a.ndim == 1:
-        a = a[None, :]
-    if a.ndim != 2:
-        raise ValueError(f"expected samples of shape (samples,) or (channels, samples), got {a.shape}")
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise ValueError(f"no audio samples (shape {a.shape})")
-    if not np.isfinite(a).all():
-        raise ValueError("samples contain NaN or infinite values")
-    return a
+    return validate_samples(y, keep_float64=True, check_layout=False)
 
 
 def _check_sr(sr: float) -> float:
@@ -1137,8 +1117,7 @@ def shimmer(
             continue
         X = X[:, r_lo:r_hi].T  # (bins, frames) in the band and its margin
         mag = np.abs(X)
-        H = scipy.ndimage.median_filter(mag, size=(1, 17), mode="reflect")
-        P = scipy.ndimage.median_filter(mag, size=(17, 1), mode="reflect")
+        harm = harmonic_mask(mag, mode="reflect")
         b0, b1 = k_lo - r_lo, k_hi - r_lo + 1
         mb = mag[b0:b1]
         left = mag[b0 - 1 : b1 - 1] if b0 >= 1 else np.vstack([mb[:1], mb[:-1]])
@@ -1147,7 +1126,7 @@ def shimmer(
         partial = (
             (mb >= left)
             & (mb > right)
-            & (H[b0:b1] >= 2.0 * P[b0:b1])
+            & harm[b0:b1]
             & (mb >= frame_max * 10 ** (-40 / 20))
             & (mb >= gmax * 10 ** (-70 / 20))
         )

@@ -42,7 +42,8 @@ import numpy as np
 import torch
 import torch.utils.data
 
-from .audio import AUDIO_EXTENSIONS, AudioLoadError, audio_info, load_audio, resample, stream_audio, to_mono
+from .audio import AudioLoadError, audio_info, load_audio, resample, stream_audio, to_mono
+from .files import audio_entries
 from .frontend import FrontendConfig, segment_starts
 
 __all__ = [
@@ -111,20 +112,9 @@ class Item:
 # --------------------------------------------------------------------------- helpers
 
 
-def _is_audio(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
-
-
 def _audio_files(folder: Path) -> list[Path]:
-    """Audio files under ``folder`` (recursive, hidden files and folders skipped), sorted."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for f in sorted(filenames):
-            p = Path(dirpath) / f
-            if _is_audio(p):
-                out.append(p)
-    return out
+    """Audio files under ``folder`` (recursive, hidden files and folders skipped), in walk order."""
+    return [p for p in audio_entries(folder) if p.is_file()]
 
 
 def _subdir(root: Path, name: str) -> Path | None:

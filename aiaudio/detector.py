@@ -81,7 +81,8 @@ __all__ = [
 LABELS = ("ai", "human", "uncertain")
 #: The verdict tiers (see the module docs), from surest "AI" to "no AI signal".
 VERDICTS = ("Likely AI", "Needs review", "No AI signal found")
-_VERDICT_OF_LABEL = {"ai": "Likely AI", "uncertain": "Needs review", "human": "No AI signal found"}
+#: The verdict tier of each label.
+VERDICT_OF_LABEL = {"ai": "Likely AI", "uncertain": "Needs review", "human": "No AI signal found"}
 #: Segments under which a clip counts as short for :func:`confidence_for` (8 x 4 s: about 30 s).
 FULL_CONFIDENCE_SEGMENTS = 8
 #: Cut-off (Hz) under which audio counts as lossy-coded at a low bit rate or resampled.
@@ -158,7 +159,7 @@ def _verdict(label: str, p: float, c: ModelConfig, flags: Sequence[str], listen:
         return "Needs review", "The model is an untrained placeholder: its score means nothing."
     if "silent" in flags:
         return "Needs review", "The audio is silent: there is nothing to judge."
-    v = _VERDICT_OF_LABEL[label]
+    v = VERDICT_OF_LABEL[label]
     short = f" It rests on only {n_seg} segment{'s' if n_seg != 1 else ''}." if n_seg < FULL_CONFIDENCE_SEGMENTS else ""
     if v == "Likely AI":
         why = f"p_ai {p:.2f} is at or above the model's threshold {c.threshold:.2f}; the most AI-like stretch is {where}."
@@ -406,6 +407,19 @@ class Detector:
             return np.zeros(0), np.zeros((0, 0), dtype=np.float32)
         return np.concatenate(logits), np.concatenate(feats)
 
+    def inference_parts(self) -> tuple[nn.Module, nn.Module]:
+        """The front end and the CNN that compute the segment logits (see :meth:`segment_logits`).
+
+        Returns
+        -------
+        frontend, cnn : torch.nn.Module
+            ``cnn(frontend(x))`` are the logits of the segments ``x``: the CPU-tuned copy's
+            parts, or the plain :attr:`model`'s while it trains or carries hooks. For
+            instrumentation (saliency, occlusion) that needs the spectrogram in between.
+        """
+        net = self._inference_net()
+        return net.frontend, net.cnn
+
     def _inference_net(self) -> nn.Module:
         """The module that computes segment logits (see :meth:`segment_logits`)."""
         m = self.model
@@ -436,31 +450,54 @@ class Detector:
             label = "ai" if p_ai >= t else "human"
         return label, confidence_for(p_ai, t)
 
-    def _score_blocks(self, blocks: Iterable[np.ndarray], path: str) -> tuple[list[int], np.ndarray, "_StreamTotals"]:
+    def score_blocks(self, blocks: Iterable[np.ndarray], path: str) -> tuple[list[int], np.ndarray, "StreamTotals"]:
         """Segment and score a stream of mono blocks at the model rate.
 
-        Returns segment starts (samples), logits, and the stream's totals (samples, energy, peak).
+        Parameters
+        ----------
+        blocks : iterable of np.ndarray
+            Mono samples at :attr:`sample_rate`, in blocks of any length (see
+            :func:`model_rate_input`).
+        path : str
+            The input's description, for the error of a too-short input.
+
+        Returns
+        -------
+        starts : list of int
+            Segment starts (samples at the model rate).
+        logits : np.ndarray
+            Their logits.
+        totals : StreamTotals
+            The stream's sample count, energy and peak.
+
+        Raises
+        ------
+        ClipTooShortError
+            The stream is shorter than the model needs.
+
+        Notes
+        -----
         The folder pipeline (:mod:`aiaudio.pipeline`) cuts and counts with the same
-        :func:`_counted_segments`, and finishes with the same :meth:`_make_score`.
+        :func:`counted_segments`, and finishes with the same :meth:`make_score`.
         """
         fe = self.config.frontend
-        totals = _StreamTotals()
+        totals = StreamTotals()
         starts: list[int] = []
         logits: list[np.ndarray] = []
         batch: list[np.ndarray] = []
-        for s0, seg in _counted_segments(blocks, fe, totals):
+        for s0, seg in counted_segments(blocks, fe, totals):
             starts.append(s0)
             batch.append(seg)
             if len(batch) == self.batch_size:
                 logits.append(self.segment_logits(np.stack(batch)))
                 batch = []
         if totals.samples < fe.min_samples:
-            raise _too_short(totals.samples, fe, path)
+            raise too_short_error(totals.samples, fe, path)
         if batch:
             logits.append(self.segment_logits(np.stack(batch)))
         return starts, np.concatenate(logits), totals
 
-    def _make_score(
+    def make_score(
         self,
         starts: Sequence[int],
         logits: np.ndarray,
@@ -472,9 +509,10 @@ class Detector:
         peak: float | None = None,
         cues_max_s: float | None = MAX_ANALYSIS_S,
     ) -> Score:
-        """Song score from segment starts (samples at the model rate) and logits.
+        """The song's :class:`Score` from its segment starts (samples at the model rate) and logits.
 
-        Shared by :meth:`score` and :func:`aiaudio.pipeline.score_files`, so both give the
+        ``total`` is the input's length and ``mean_square`` its energy per sample (both of
+        the mono model-rate signal). Shared by :meth:`score` and :func:`aiaudio.pipeline.score_files`, so both give the
         same result for the same file. ``peak`` (max ``|x|`` of the mono model-rate
         signal) sets ``beyond_full_scale``; ``cues_max_s``, the ``max_analysis_s`` the
         cues were computed with, sets ``cues_truncated``.
@@ -528,6 +566,9 @@ class Detector:
             logit=song_logit,
         )
 
+    _make_score = make_score  # the former private name
+    _score_blocks = score_blocks
+
     # ---------------------------------------------------------------- public
     def score(
         self,
@@ -579,8 +620,8 @@ class Detector:
             Float samples peak above 2.0 (flag ``beyond_full_scale``).
         """
         max_analysis_s = _check_max_analysis_s(max_analysis_s)
-        blocks, path, desc, cue_values = _model_rate_input(audio, sr, self.config.frontend, cues, max_analysis_s)
-        starts, logits, totals = self._score_blocks(blocks, desc)
+        blocks, path, desc, cue_values = model_rate_input(audio, sr, self.config.frontend, cues, max_analysis_s)
+        starts, logits, totals = self.score_blocks(blocks, desc)
         if not self.config.trained:
             warnings.warn(
                 f"aiaudio: the model {self.version} is an UNTRAINED placeholder; its scores are "
@@ -588,7 +629,7 @@ class Detector:
                 UntrainedModelWarning,
                 stacklevel=2,
             )
-        s = self._make_score(
+        s = self.make_score(
             starts, logits, totals.samples, totals.mean_square, path=path, cues=cue_values, peak=totals.peak,
             cues_max_s=max_analysis_s,
         )
@@ -768,7 +809,7 @@ def _open_input(
 SCORE_BLOCK_S = 30.0
 
 
-def _model_rate_input(
+def model_rate_input(
     audio: PathOrFile | np.ndarray, sr: int | None, fe: FrontendConfig, cues: bool,
     max_analysis_s: float | None = MAX_ANALYSIS_S,
 ) -> tuple[Iterable[np.ndarray], str | None, str, dict[str, float]]:
@@ -780,6 +821,28 @@ def _model_rate_input(
     seconds, kept while the blocks go by, and fill the returned dict when the blocks
     are exhausted (memory stays bounded by ``max_analysis_s`` whatever the length).
     Shared by :meth:`Detector.score` and the decode workers of :mod:`aiaudio.pipeline`.
+
+    Parameters
+    ----------
+    audio, sr
+        As for :meth:`Detector.score`.
+    fe : FrontendConfig
+        The model's front end (its rate).
+    cues : bool
+        Compute the cues too.
+    max_analysis_s : float or None
+        Longest stretch (s) the cues read.
+
+    Returns
+    -------
+    blocks : iterable of np.ndarray
+        Mono ``float32`` blocks at the model rate.
+    path : str or None
+        The file's path.
+    description : str
+        The input, for messages.
+    cues : dict
+        The cues (filled once the blocks are exhausted; empty unless asked for).
     """
     cue_values: dict[str, float] = {}
     blocks, path, desc, head = _open_input(audio, sr, fe, max_analysis_s, keep=cues)
@@ -796,7 +859,7 @@ def _model_rate_input(
 
 
 @dataclass
-class _StreamTotals:
+class StreamTotals:
     """Running sample count and energy of a mono stream."""
 
     samples: int = 0
@@ -808,8 +871,8 @@ class _StreamTotals:
         return self.sumsq / max(self.samples, 1)
 
 
-def _counted_segments(
-    blocks: Iterable[np.ndarray], fe: FrontendConfig, totals: _StreamTotals
+def counted_segments(
+    blocks: Iterable[np.ndarray], fe: FrontendConfig, totals: StreamTotals
 ) -> Iterator[tuple[int, np.ndarray]]:
     """:func:`~aiaudio.frontend.iter_segments` over ``blocks``, counting samples and energy into ``totals``."""
 
@@ -826,7 +889,8 @@ def _counted_segments(
     return iter_segments(counted(), fe)
 
 
-def _too_short(total: int, fe: FrontendConfig, path: str) -> ClipTooShortError:
+def too_short_error(total: int, fe: FrontendConfig, path: str) -> ClipTooShortError:
+    """The :class:`ClipTooShortError` for an input of ``total`` samples at the model rate."""
     return ClipTooShortError(
         f"{path}: {total / fe.sample_rate:.2f} s of audio; this model needs at least "
         f"{fe.min_duration_s:g} s. Score a longer excerpt.",

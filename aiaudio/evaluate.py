@@ -86,7 +86,7 @@ def binary_metrics(labels: np.ndarray, p: np.ndarray, threshold: float, uncertai
     uncertain : (low, high), optional
         The uncertain band, to report the share of songs that fall in it.
     """
-    from sklearn.metrics import roc_auc_score
+    from .train import roc_auc
 
     labels = np.asarray(labels).astype(int)
     p = np.asarray(p, dtype=np.float64)
@@ -99,7 +99,7 @@ def binary_metrics(labels: np.ndarray, p: np.ndarray, threshold: float, uncertai
         "n_failed": int((~ok).sum()),
     }
     both = len(np.unique(y)) == 2
-    out["auc"] = float(roc_auc_score(y, s)) if both else float("nan")
+    out["auc"] = roc_auc(y, s)
     out["eer"] = equal_error_rate(y, s) if both else float("nan")
     out["fpr_human"] = float((s[y == 0] >= threshold).mean()) if (y == 0).any() else float("nan")
     out["tpr_ai"] = float((s[y == 1] >= threshold).mean()) if (y == 1).any() else float("nan")
@@ -362,7 +362,7 @@ def calibrate_on_human(
     import shutil
     import warnings
 
-    from .cli import collect_inputs
+    from .files import collect_inputs
     from .detector import load_detector
     from .errors import AudioLoadError
     from .model import load_config, save_model_files

@@ -139,7 +139,7 @@ import os
 import textwrap
 import time
 import warnings
-from dataclasses import dataclass, field, is_dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -149,7 +149,11 @@ import scipy.signal
 import torch
 
 from .audio import MAX_ANALYSIS_S, PathOrFile, resample, to_mono, validate_samples
-from .cues import CUE_INFO, CUE_NAMES, LOUDNESS_FLOOR_LUFS, PeakResult, _all_cues, _as_2d, _check_sr, extract_cues, human_ranges, percentile_of, upsampler_peaks
+from ._outfiles import jsonable as _jsonable
+from .cues import CUE_INFO, CUE_NAMES, LOUDNESS_FLOOR_LUFS, PeakResult, _all_cues, _as_2d, _check_sr, _runs, extract_cues, human_ranges, percentile_of, upsampler_peaks
+from .dsp import compress, expand, gain, lowpass, smooth_partials
+from .dsp import istft as _istft
+from .dsp import stft as _stft
 from .frontend import segment_starts
 
 __all__ = [
@@ -624,27 +628,6 @@ class Explanation:
         return _plot(self, Path(path), dpi=dpi)
 
 
-def _jsonable(v: Any) -> Any:
-    if is_dataclass(v) and not isinstance(v, type):
-        return {f: _jsonable(getattr(v, f)) for f in v.__dataclass_fields__}
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):  # spectra and maps: 5 significant digits are plenty
-        if v.dtype.kind == "f":
-            return [_jsonable(x) for x in v.tolist()] if v.ndim > 1 else [float(f"{x:.5g}") if math.isfinite(x) else None for x in v.tolist()]
-        return _jsonable(v.tolist())
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
-
-
 # --------------------------------------------------------------------------- human reference
 
 
@@ -688,24 +671,7 @@ class Intervention:
     apply: Callable[[np.ndarray, int, _Context], "tuple[list[tuple[str, np.ndarray, str]], str]"]
 
 
-def _stft(y: np.ndarray, sr: int, n_fft: int) -> tuple[np.ndarray, int]:
-    hop = n_fft // 4
-    _, _, X = scipy.signal.stft(y, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop, axis=-1)
-    return X, hop
-
-
-def _istft(X: np.ndarray, sr: int, n_fft: int, n: int) -> np.ndarray:
-    hop = n_fft // 4
-    _, out = scipy.signal.istft(X, fs=sr, window="hann", nperseg=n_fft, noverlap=n_fft - hop)
-    out = np.asarray(out, dtype=np.float32)
-    if out.shape[-1] >= n:
-        return out[..., :n]
-    return np.pad(out, [(0, 0)] * (out.ndim - 1) + [(0, n - out.shape[-1])])
-
-
 def _loudness_apply(y: np.ndarray, sr: int, ctx: _Context):
-    from .augment import gain
-
     lufs = ctx.cues["integrated_loudness_lufs"]
     if lufs <= LOUDNESS_FLOOR_LUFS + 1:
         return [], "the track is silent: there is no loudness to change"
@@ -719,33 +685,7 @@ def _loudness_apply(y: np.ndarray, sr: int, ctx: _Context):
     return [("gain", gain(y, g), op)], ""
 
 
-def expand(y: np.ndarray, sr: int, ratio: float = 1.5, range_db: float = 18.0, ref_percentile: float = 90.0) -> np.ndarray:
-    """Downward expander: below the ``ref_percentile`` level, each dB under it becomes ``ratio`` dB.
-
-    Level: RMS of all channels over 10 ms blocks, smoothed over 50 ms; gain reduction at
-    most ``range_db``, smoothed over 50 ms and interpolated to every sample. Raises the
-    crest factor and the loudness range of a compressed master; peaks stay as they are.
-    """
-    y2 = np.asarray(y, dtype=np.float32)
-    y2 = y2[None, :] if y2.ndim == 1 else y2
-    n = y2.shape[1]
-    B = max(1, int(round(0.01 * sr)))
-    nb = -(-n // B)
-    p = np.square(y2.astype(np.float64)).mean(axis=0)
-    p = np.pad(p, (0, nb * B - n)).reshape(nb, B).mean(axis=1)
-    p = scipy.ndimage.uniform_filter1d(p, 5, mode="nearest")
-    lvl = 10 * np.log10(p + 1e-12)
-    live = lvl > lvl.max() - 60
-    ref = float(np.percentile(lvl[live], ref_percentile)) if live.any() else float(lvl.max())
-    g = np.clip((ratio - 1.0) * np.minimum(lvl - ref, 0.0), -range_db, 0.0)
-    g = scipy.ndimage.uniform_filter1d(g, 5, mode="nearest")
-    g = np.interp(np.arange(n), np.arange(nb) * B + (B - 1) / 2, g)
-    out = (y2 * (10.0 ** (g / 20.0)).astype(np.float32)).astype(np.float32)
-    return out[0] if np.asarray(y).ndim == 1 else out
-
-
 def _dynamics_apply(y: np.ndarray, sr: int, ctx: _Context):
-    from .augment import compress
     from .cues import crest_factor_db
 
     if ctx.cues["integrated_loudness_lufs"] <= LOUDNESS_FLOOR_LUFS + 1:
@@ -776,8 +716,6 @@ def _dynamics_apply(y: np.ndarray, sr: int, ctx: _Context):
 
 
 def _bandwidth_apply(y: np.ndarray, sr: int, ctx: _Context):
-    from .augment import lowpass
-
     cut = ctx.cues["cutoff_hz"]
     med = human_median("cutoff_hz")
     if cut > med + 250 and med < 0.999 * sr / 2:
@@ -829,33 +767,6 @@ def _peaks_apply(y: np.ndarray, sr: int, ctx: _Context):
         f"({n_fft}-point frames), bringing each down to the residual's median"
     )
     return [("notch", out, op)], ""
-
-
-def smooth_partials(y: np.ndarray, sr: int, band_hz: tuple[float, float] = (2000.0, 8000.0), frames: int = 5) -> np.ndarray:
-    """Temporal smoothing of harmonic partial magnitudes in ``band_hz`` (the shimmer intervention).
-
-    See the module docs (``shimmer``). Returns ``float32`` samples of the same shape.
-    """
-    y2 = np.asarray(y, dtype=np.float32)
-    one_d = y2.ndim == 1
-    y2 = y2[None, :] if one_d else y2
-    n_fft = int(2 ** round(math.log2(0.0464 * sr)))
-    X, _ = _stft(y2, sr, n_fft)
-    df = sr / n_fft
-    lo = int(math.floor(band_hz[0] / df))
-    hi = int(math.ceil(min(band_hz[1], 0.95 * sr / 2) / df)) + 1
-    m0, m1 = max(0, lo - 8), min(X.shape[1], hi + 8)
-    mid = np.abs(X.mean(axis=0)[m0:m1])  # (bins, frames)
-    H = scipy.ndimage.median_filter(mid, size=(1, 17), mode="nearest")
-    P = scipy.ndimage.median_filter(mid, size=(17, 1), mode="nearest")
-    harm = H >= 2.0 * P
-    sm = scipy.ndimage.uniform_filter1d(mid, frames, axis=1, mode="nearest")
-    g = np.where(harm, np.clip(sm / np.maximum(mid, 1e-12), 0.25, 4.0), 1.0)
-    g[: lo - m0] = 1.0
-    g[hi - m0 :] = 1.0
-    X[:, m0:m1] *= g.astype(np.float32)[None]
-    out = _istft(X, sr, n_fft, y2.shape[-1])
-    return out[0] if one_d else out
 
 
 def _shimmer_apply(y: np.ndarray, sr: int, ctx: _Context):
@@ -983,15 +894,7 @@ def _quiet_score(det, y: np.ndarray, sr: int):
 
 def _inference_parts(det) -> tuple[torch.nn.Module, torch.nn.Module]:
     """Front end and CNN that compute the detector's logits: its CPU-tuned copy when it has one."""
-    get = getattr(det, "_inference_net", None)
-    if callable(get):
-        try:
-            net = get()
-            if isinstance(getattr(net, "frontend", None), torch.nn.Module) and isinstance(getattr(net, "cnn", None), torch.nn.Module):
-                return net.frontend, net.cnn
-        except Exception:  # pragma: no cover - fall back to the plain model
-            pass
-    return det.model.frontend, det.model.cnn
+    return det.inference_parts()
 
 
 def _occlusion(
@@ -1387,8 +1290,8 @@ def explain(
     t0 = time.perf_counter()
     # one streamed pass: scores the whole input and keeps its first max_analysis_s seconds
     blocks, path, desc, head = _open_input(audio, sr, fe, max_analysis_s, keep=True)
-    starts_all, logits, totals = detector._score_blocks(blocks, desc)
-    score = detector._make_score(starts_all, logits, totals.samples, totals.mean_square, path=path, peak=totals.peak)
+    starts_all, logits, totals = detector.score_blocks(blocks, desc)
+    score = detector.make_score(starts_all, logits, totals.samples, totals.mean_square, path=path, peak=totals.peak)
     if "beyond_full_scale" in score.flags:
         _warn_beyond_full_scale(desc, totals.peak)
     y, sr_native = head.samples(), head.sr
@@ -1556,16 +1459,6 @@ _SHORT_OP = {
 }
 
 
-def _runs(idx: Sequence[int]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for i in idx:
-        if out and i == out[-1][1] + 1:
-            out[-1] = (out[-1][0], i)
-        else:
-            out.append((i, i))
-    return out
-
-
 #: Plain-language names of the cues (the summary and the plot show these with the unit).
 CUE_LABELS: dict[str, str] = {
     "integrated_loudness_lufs": "loudness",
@@ -1699,7 +1592,7 @@ def _summary(ex: Explanation) -> str:
         )
         above = [i for i, p in enumerate(ps) if p >= t]
         if above and ex.p_ai < t:
-            spans = ", ".join(f"{_mmss(tl[a].start_s)}-{_mmss(tl[b].end_s)}" for a, b in _runs(above)[:4])
+            spans = ", ".join(f"{_mmss(tl[a].start_s)}-{_mmss(tl[b - 1].end_s)}" for a, b in _runs(ps >= t)[:4])
             s.append(
                 f"{len(above)} of {len(tl)} segments score at or above the threshold although the whole track does "
                 f"not ({spans}): listen to that part."

@@ -8,7 +8,7 @@ two can never disagree.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -115,12 +115,7 @@ class FrontendConfig:
         TypeError, ValueError
             Naming the field and its allowed range.
         """
-        _v.section("frontend", d)
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown front-end settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        return _v.dataclass_from(cls, d, "front-end", "frontend")
 
     def __post_init__(self) -> None:
         def put(name: str, value: object) -> None:

@@ -18,7 +18,7 @@ import secrets
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,15 +58,6 @@ MAX_HIDDEN = 4096
 #: Deepest nesting of the free-form ``info`` object, and the largest ``config.json`` read.
 MAX_INFO_DEPTH = 64
 MAX_CONFIG_BYTES = 16 * 2**20
-
-
-def _from_dict(cls, d: Any, what: str, section: str):
-    _v.section(section, d)
-    known = {f.name for f in fields(cls)}
-    unknown = set(d) - known
-    if unknown:
-        raise ValueError(f"unknown {what} settings {sorted(unknown)}; known: {sorted(known)}")
-    return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -212,9 +203,9 @@ class ModelConfig:
         if isinstance(fv, bool) or fv != FORMAT_VERSION:
             raise ValueError(f"model format_version {fv!r:.60} is not supported (this aiaudio reads {FORMAT_VERSION})")
         d["frontend"] = FrontendConfig.from_dict(d.get("frontend", {}))
-        d["arch"] = _from_dict(ArchConfig, d.get("arch", {}), "arch", "arch")
-        d["calibration"] = _from_dict(Calibration, d.get("calibration", {}), "calibration", "calibration")
-        return _from_dict(cls, d, "model config", "model config")
+        d["arch"] = _v.dataclass_from(ArchConfig, d.get("arch", {}), "arch", "arch")
+        d["calibration"] = _v.dataclass_from(Calibration, d.get("calibration", {}), "calibration", "calibration")
+        return _v.dataclass_from(cls, d, "model config", "model config")
 
 
 class SpecCNN(nn.Module):

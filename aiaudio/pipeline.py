@@ -41,7 +41,7 @@ there for measurements and for platforms where processes are costly.
 Results are the same as :meth:`aiaudio.Detector.score` gives for each file (within float
 rounding, well under 1e-5), whatever the batch size, worker count or backend: both read
 files with the same block size, cut and count with the same code, and finish with the same
-:meth:`~aiaudio.Detector._make_score`.
+:meth:`~aiaudio.Detector.make_score`.
 
 Order of results
 ----------------
@@ -68,15 +68,7 @@ from typing import Any, Iterable, Iterator, Sequence, Union
 import numpy as np
 
 from .audio import AudioLoadError
-from .detector import (
-    Detector,
-    Score,
-    UntrainedModelWarning,
-    _counted_segments,
-    _model_rate_input,
-    _StreamTotals,
-    _too_short,
-)
+from .detector import Detector, Score, StreamTotals, UntrainedModelWarning, counted_segments, model_rate_input, too_short_error
 from .frontend import FrontendConfig
 
 __all__ = [
@@ -373,6 +365,10 @@ def _test_hang(path: str) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+#: What the decode workers open a file with (a module name of its own, so a test can patch it).
+_model_rate_input = model_rate_input
+
+
 def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_segments: int) -> Iterator[tuple]:
     """Messages a decode worker sends for one file: ``start`` (its size), ``seg`` chunks, then ``end`` or ``err``."""
     try:
@@ -383,17 +379,17 @@ def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_se
         yield ("start", idx, size)
         _test_hang(path)
         blocks, _, desc, cue_values = _model_rate_input(path, None, fe, cues)
-        totals = _StreamTotals()
+        totals = StreamTotals()
         starts: list[int] = []
         segs: list[np.ndarray] = []
-        for s0, seg in _counted_segments(blocks, fe, totals):
+        for s0, seg in counted_segments(blocks, fe, totals):
             starts.append(s0)
             segs.append(seg)
             if len(segs) == chunk_segments:
                 yield ("seg", idx, np.asarray(starts, dtype=np.int64), np.stack(segs))
                 starts, segs = [], []
         if totals.samples < fe.min_samples:
-            raise _too_short(totals.samples, fe, desc)
+            raise too_short_error(totals.samples, fe, desc)
         if segs:
             yield ("seg", idx, np.asarray(starts, dtype=np.int64), np.stack(segs))
         yield ("end", idx, totals.samples, totals.sumsq, cue_values)
@@ -842,7 +838,7 @@ def _run(
             return
         del files[idx]
         try:
-            s = det._make_score(f.starts, np.asarray(f.logits), f.total, f.sumsq / max(f.total, 1), path=f.path, cues=f.cues)
+            s = det.make_score(f.starts, np.asarray(f.logits), f.total, f.sumsq / max(f.total, 1), path=f.path, cues=f.cues)
         except Exception as e:  # pragma: no cover - defensive: one file never stops the run
             out.append((f.path, e))
         else:

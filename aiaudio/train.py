@@ -24,13 +24,15 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from . import _validate as _v
+from .augment import AugmentConfig
 from .frontend import FrontendConfig
 from .model import AIMusicNet, ArchConfig, Calibration, ModelConfig, save_model
 
@@ -65,10 +67,13 @@ class TrainConfig:
         Random segments drawn from each item per epoch.
     seed : int
         Seeds the split, the initial weights and every epoch's sampling.
-    augment : dict or None
-        :class:`aiaudio.augment.AugmentConfig` as a dict; ``None`` for no augmentation.
-    frontend, arch : dict
-        :class:`~aiaudio.frontend.FrontendConfig` and :class:`~aiaudio.model.ArchConfig` fields.
+    augment : AugmentConfig or None
+        The augmentation (:class:`aiaudio.augment.AugmentConfig`; a dict of its fields is
+        parsed into one, unknown keys refused); ``None`` for no augmentation.
+    frontend : FrontendConfig
+        The model's front end (:class:`~aiaudio.frontend.FrontendConfig`, or a dict of its fields).
+    arch : ArchConfig
+        The CNN's architecture (:class:`~aiaudio.model.ArchConfig`, or a dict of its fields).
     num_workers : int or None
         Data-loading worker processes (``None``: chosen from the CPU count).
     device : str
@@ -92,9 +97,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     segments_per_item: int = 8
     seed: int = 0
-    augment: dict[str, Any] | None = field(default_factory=dict)
-    frontend: dict[str, Any] = field(default_factory=dict)
-    arch: dict[str, Any] = field(default_factory=dict)
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    arch: ArchConfig = field(default_factory=ArchConfig)
     num_workers: int | None = None
     device: str = "auto"
     target_fpr: float = 0.01
@@ -102,16 +107,27 @@ class TrainConfig:
     name: str = "aiaudio"
     version: str = "0.1.0"
 
+    def __post_init__(self) -> None:
+        # the nested configs may come as dicts (JSON, keyword arguments): parse them, refusing unknown keys
+        if isinstance(self.augment, Mapping):
+            self.augment = AugmentConfig.from_dict(dict(self.augment))
+        if isinstance(self.frontend, Mapping):
+            self.frontend = FrontendConfig.from_dict(dict(self.frontend))
+        if isinstance(self.arch, Mapping):
+            self.arch = _v.dataclass_from(ArchConfig, dict(self.arch), "arch", "arch")
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON-friendly dict: the nested configs as dicts of all their fields."""
+        d = asdict(self)
+        d["augment"] = None if self.augment is None else self.augment.to_dict()
+        d["frontend"] = self.frontend.to_dict()
+        d["arch"] = {**asdict(self.arch), "channels": list(self.arch.channels)}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**d)
+        """Inverse of :meth:`to_dict`; missing keys take their defaults, unknown keys are an error."""
+        return _v.dataclass_from(cls, d, "training")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> "TrainConfig":
@@ -228,9 +244,12 @@ def song_logits(
     return out
 
 
-def _auc(labels: np.ndarray, scores: np.ndarray) -> float:
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC-AUC of ``scores`` for ``labels`` (1: AI), non-finite scores left out; NaN unless both classes remain."""
     from sklearn.metrics import roc_auc_score
 
+    labels = np.asarray(labels)
+    scores = np.asarray(scores, dtype=np.float64)
     ok = np.isfinite(scores)
     if len(np.unique(labels[ok])) < 2:
         return float("nan")
@@ -266,7 +285,7 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
     MissingDependencyError
         When the ``train`` extra is not installed (``pip install "aiaudio[train]"``).
     """
-    from .augment import AugmentConfig, Augmenter
+    from .augment import Augmenter
     from .data import TrainSegments, hold_out, load_items, make_loader, split_by_group, summarize
     from .errors import require_extra
 
@@ -298,8 +317,8 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
     log(f"val: {len(splits['val'])} items, test: {len(splits['test'])} items, held out: {len(held)} items")
 
     # ---- model
-    fe = FrontendConfig.from_dict(cfg.frontend) if cfg.frontend else FrontendConfig()
-    arch = ArchConfig(**cfg.arch) if cfg.arch else ArchConfig()
+    fe = cfg.frontend
+    arch = cfg.arch
     torch.manual_seed(cfg.seed)
     mcfg = ModelConfig(name=cfg.name, version=cfg.version, trained=True, frontend=fe, arch=arch)
     model = AIMusicNet(mcfg).to(device)
@@ -315,7 +334,7 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
         history = json.loads(state["history"])
         log(f"resuming after epoch {start_epoch} (best val AUC so far {best_auc:.4f})")
 
-    augment = Augmenter(AugmentConfig.from_dict(cfg.augment)) if cfg.augment is not None else None
+    augment = Augmenter(cfg.augment) if cfg.augment is not None else None
     ds = TrainSegments(splits["train"], fe, segments_per_item=cfg.segments_per_item, augment=augment, seed=cfg.seed)
     weights = np.repeat(_balanced_weights(splits["train"]), cfg.segments_per_item)
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -347,7 +366,7 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
         sched.step()
         train_loss = total / max(n, 1)
         val_logits = song_logits(model, val_items, device, cfg.max_eval_segments, num_workers=cfg.num_workers)
-        val_auc = _auc(val_labels, val_logits)
+        val_auc = roc_auc(val_labels, val_logits)
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "val_auc": val_auc, "seconds": time.time() - t0})
         log(f"epoch {epoch + 1}: train loss {train_loss:.4f}, val song AUC {val_auc:.4f}, {time.time() - t0:.0f} s")
         if not math.isnan(val_auc) and val_auc > best_auc:

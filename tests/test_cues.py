@@ -405,3 +405,18 @@ def test_percentile_of_interpolates(monkeypatch):
     assert cues.percentile_of("x", 2.5) == pytest.approx(62.5)
     assert cues.percentile_of("x", 0.0) == pytest.approx(5.0)  # ties at 0: mid-rank of 0..10
     assert cues.percentile_of("x", 8.0) == pytest.approx(99.5)
+
+
+def test_cues_check_samples_as_scoring_does() -> None:
+    # one sample check (aiaudio.audio.validate_samples) for scoring and the cues: the same typed error
+    from aiaudio.audio import validate_samples
+    from aiaudio.errors import AudioLoadError
+
+    bad = np.array([0.0, np.nan, 0.5])
+    with pytest.raises(AudioLoadError, match="NaN or infinite") as from_cues:
+        cues.extract_cues(bad, SR)
+    with pytest.raises(AudioLoadError, match="NaN or infinite") as from_scoring:
+        validate_samples(bad)
+    assert from_cues.value.reason == from_scoring.value.reason == "nonfinite"
+    # the cues keep double precision
+    assert cues._as_2d(np.zeros(4, np.float64)).dtype == np.float64

@@ -171,3 +171,25 @@ def test_calibrate_on_human_sets_the_threshold(trained, tmp_path: Path) -> None:
     ps = [det.score(f).p_ai for f in sorted((data / "human" / "synth").iterdir())]
     assert max(ps) < cfg.threshold
     assert math.isclose(max(ps), r["new_threshold"], rel_tol=1e-6) or max(ps) < r["new_threshold"]
+
+
+def test_train_config_nested_configs_are_typed() -> None:
+    from aiaudio.augment import AugmentConfig
+    from aiaudio.frontend import FrontendConfig
+    from aiaudio.model import ArchConfig
+
+    cfg = TrainConfig(augment={"p_codec": 0.0}, frontend={"sample_rate": 16000}, arch={"channels": [4, 8], "hidden": 8})
+    assert isinstance(cfg.augment, AugmentConfig) and cfg.augment.p_codec == 0.0
+    assert isinstance(cfg.frontend, FrontendConfig) and cfg.frontend.sample_rate == 16000
+    assert isinstance(cfg.arch, ArchConfig) and cfg.arch.channels == (4, 8)
+    again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))  # what training.json holds
+    assert again == cfg
+    assert TrainConfig(augment=None).to_dict()["augment"] is None
+
+
+@pytest.mark.parametrize("nested", ["augment", "frontend", "arch"])
+def test_train_config_refuses_unknown_nested_keys(nested: str) -> None:
+    with pytest.raises(ValueError, match="unknown .* settings \\['bogus'\\]"):
+        TrainConfig(**{nested: {"bogus": 1}})
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainConfig.from_dict({"bogus": 1})
