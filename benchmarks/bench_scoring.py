@@ -279,7 +279,7 @@ def profile(det, paths: Sequence[str], n_files: int) -> dict[str, float]:
     """Seconds per second of audio, one core, for each stage."""
     import torch
 
-    from aiaudio.detector import _counted_segments, _StreamTotals
+    from aiaudio.detector import StreamTotals, counted_segments
     from aiaudio.audio import to_mono
     import soxr
 
@@ -297,7 +297,7 @@ def profile(det, paths: Sequence[str], n_files: int) -> dict[str, float]:
         rs = soxr.ResampleStream(native, fe.sample_rate, 1, dtype="float32", quality="HQ")
         mono = [rs.resample_chunk(np.ascontiguousarray(to_mono(b)[0]), last=i == len(blocks) - 1) for i, b in enumerate(blocks)]
         t2 = time.perf_counter()
-        segs = np.stack([s for _, s in _counted_segments(mono, fe, _StreamTotals())])
+        segs = np.stack([s for _, s in counted_segments(mono, fe, StreamTotals())])
         t3 = time.perf_counter()
         x = torch.from_numpy(segs)
         with torch.inference_mode():

@@ -144,7 +144,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     from aiaudio import load_detector
     from aiaudio.cli import _score_row
-    from aiaudio.detector import _counted_segments, _model_rate_input, _StreamTotals, _too_short
+    from aiaudio.detector import StreamTotals, counted_segments, model_rate_input, too_short_error
 
     torch.set_num_threads(1)
     det = load_detector(args.model) if args.model else load_detector()
@@ -165,18 +165,18 @@ def cmd_score(args: argparse.Namespace) -> int:
     with open(SCORES, "a", encoding="utf-8") as out:
         for i, path in enumerate(todo):
             try:
-                blocks, _, desc, cue_values = _model_rate_input(path, None, fe, args.cues)
-                totals = _StreamTotals()
+                blocks, _, desc, cue_values = model_rate_input(path, None, fe, args.cues)
+                totals = StreamTotals()
                 starts, segs = [], []
-                for s0, seg in _counted_segments(blocks, fe, totals):
+                for s0, seg in counted_segments(blocks, fe, totals):
                     starts.append(s0)
                     segs.append(seg)
                 if totals.samples < fe.min_samples:
-                    raise _too_short(totals.samples, fe, desc)
+                    raise too_short_error(totals.samples, fe, desc)
                 logits, feats = det.segment_embeddings(np.stack(segs))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    s = det._make_score(starts, logits, totals.samples, totals.mean_square, path=path, cues=cue_values)
+                    s = det.make_score(starts, logits, totals.samples, totals.mean_square, path=path, cues=cue_values)
                 row = _score_row(det, path, s, args.cues, True)
                 row["logit"] = s.logit
                 row["seg_logits"] = [round(float(x), 4) for x in logits]

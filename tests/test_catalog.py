@@ -243,7 +243,7 @@ def known_scorer(monkeypatch):
             z = (math.log(p / (1 - p)) - c.b) / c.a
             fs = det.config.frontend.sample_rate
             starts = [0, 4 * fs, 8 * fs]
-            yield str(f), det._make_score(starts, np.full(3, z), 12 * fs, 0.01, path=str(f))
+            yield str(f), det.make_score(starts, np.full(3, z), 12 * fs, 0.01, path=str(f))
 
     monkeypatch.setattr(pipeline, "score_files", fake_score_files)
     return calls
