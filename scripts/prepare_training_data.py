@@ -50,6 +50,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import argparse
+import dataclasses
 import csv
 import io
 import json
@@ -143,6 +144,8 @@ class Unit:
     k: int
     start_s: float
     length_s: float
+    #: decoders of this unit when they differ from the run's (``--source-twin-decoders``)
+    decoders: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -617,7 +620,7 @@ def rel_paths(unit: Unit, decoders: Sequence[str]) -> dict[str, str]:
         out = {"human22k": f"human22k/{src}/{fn}"}
     else:
         out = {"human": f"human/{src}/{fn}", "human22k": f"human22k/{src}/{fn}"}
-    for d in decoders:
+    for d in (unit.decoders if unit.decoders is not None else decoders):
         out[d] = f"ai/{d}/{src}/{fn}"
     return out
 
@@ -683,7 +686,7 @@ def process_unit(unit: Unit, out_dir: str, decoders: Sequence[str]) -> dict:
     if "human22k" in todo:
         atomic_write(out / todo["human22k"], y22, TWIN_SR)
         res["made"].append("human22k")
-    for d in decoders:
+    for d in (unit.decoders if unit.decoders is not None else decoders):
         if d not in todo:
             continue
         t = time.perf_counter()
@@ -885,7 +888,7 @@ def quality_report(out: Path, units: Sequence[Unit], decoders: Sequence[str], n:
             continue
         x, _ = sf.read(str(out / paths["human22k"]), dtype="float32")
         row: dict = {"group": u.key}
-        for d in decoders:
+        for d in (u.decoders if u.decoders is not None else decoders):
             z, _ = sf.read(str(out / paths[d]), dtype="float32")
             row[d] = {"lsd_db": round(V.band_log_spectral_distance(x, z, TWIN_SR), 2),
                       "snr_mag_db": round(V.band_snr_db(x, z, TWIN_SR), 2)}
@@ -1027,6 +1030,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--source-twin-seconds", type=float, default=20.0,
                     help="at most this much of each sources song is twinned, in --excerpt-seconds excerpts "
                          "(default 20: one excerpt per song)")
+    ap.add_argument("--source-twin-excerpt-seconds", type=float, default=None,
+                    help="length of one excerpt of a sources song (default: --excerpt-seconds)")
+    ap.add_argument("--source-twin-decoders", default=None,
+                    help="decoders of the sources songs' twins, as --decoders (default: --decoders)")
     ap.add_argument("--source-twin-limit", type=int, default=None,
                     help="only the first N sources songs (round-robin over sources)")
     ap.add_argument("--decoders", default=DEFAULT_DECODERS,
@@ -1090,10 +1097,13 @@ def _main(args: argparse.Namespace, decoders: list[str], out: Path) -> int:
             print(f"note: no {src}/index.jsonl or {src_man}: the sources are left out "
                   "(run scripts/fetch_sources.py first)", file=sys.stderr)
     if args.source_twins and src_rows:
-        twin_units = interleave(source_twin_tracks(src_rows), args.excerpt_seconds, args.source_twin_seconds,
-                                args.source_twin_limit)
+        tw_dec = tuple(parse_decoders(args.source_twin_decoders)) if args.source_twin_decoders else None
+        tw_ex = args.source_twin_excerpt_seconds or args.excerpt_seconds
+        twin_units = [dataclasses.replace(u, decoders=tw_dec) if tw_dec is not None else u
+                      for u in interleave(source_twin_tracks(src_rows), tw_ex, args.source_twin_seconds,
+                                          args.source_twin_limit, min_s=min(5.0, tw_ex))]
         print(f"source twins: {len(twin_units)} excerpts ({sum(u.length_s for u in twin_units) / 60:.1f} min) of "
-              f"the human sources songs that train x (22 kHz partner + {len(decoders)} twins)", flush=True)
+              f"the human sources songs that train x (22 kHz partner + {len(tw_dec or decoders)} twins)", flush=True)
         units = units + twin_units  # Debian excerpts first: a run that is resumed finishes them first
     stats = prepare(out, units, decoders, state, jobs=args.jobs, shared=shared, progress=not args.no_progress,
                     extra_rows=src_rows)
