@@ -1,0 +1,295 @@
+"""Candidate models side by side, chosen by leave-one-service-out (the model issue).
+
+    python scripts/feature_cache.py --data MANIFEST --jobs 2          # first: the cache
+    python scripts/train_candidates.py loso --data MANIFEST --out runs/candidates
+    python scripts/train_candidates.py split --data MANIFEST --out runs/candidates
+
+Three candidates on the same cached features (``scripts/feature_cache.py``: the
+spectrograms of the very segments :meth:`aiaudio.Detector.score` scores, plus the
+full-band fingerprint of :mod:`aiaudio.fakeprint`, plus one augmented copy of each item):
+
+``cnn``
+    today's 16 kHz CNN (:class:`aiaudio.model.SpecCNN`) trained on the cached
+    spectrograms, the augmented copy half of the time; song logit = mean segment logit,
+    as inference.
+``fp``
+    a logistic regression on the full-band fingerprint; both classes are band-limited
+    at random in training (the fingerprint is zero above a random cut-off), and a
+    missing band is zero, so it adds nothing to the logit: unknown, never "AI".
+``fusion``
+    a logistic regression over the two logits, fitted on the validation split.
+
+``loso`` holds out each family (``aiaudio.data.leave_one_family_out``) in turn, trains
+every candidate without it and reports on the held-out family against the fold's human
+test songs: AUC, FPR on the commercial human test songs at the fold's threshold (set on
+the fold's validation human songs at ``--target-fpr``) and the share of the family
+detected at it. ``split`` does the same for the standard split (held-out test per family
+and source). Each fold's result is a JSON file in ``OUT``; a rerun skips what is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from feature_cache import DEFAULT_OUT as CACHE_DIR  # noqa: E402
+
+#: Families held out in turn: the commercial services first.
+SERVICES = ["suno", "google-lyria", "producer-ai", "stable-audio"]
+
+
+# --------------------------------------------------------------------------- data
+
+
+class Table:
+    """Items with their cached features (loaded once)."""
+
+    def __init__(self, manifests: list[str], cache: Path, max_train_segments: int = 16):
+        from aiaudio.data import load_items
+
+        index = json.loads((cache / "index.json").read_text())
+        items = [it for m in manifests for it in load_items(m)]
+        self.items, self.spec, self.aug_spec, self.fp, self.aug_fp, self.bw = [], [], [], [], [], []
+        missing = 0
+        for it in items:
+            f = index.get(it.path)
+            if f is None or not (cache / f).is_file():
+                missing += 1
+                continue
+            z = np.load(cache / f)
+            self.items.append(it)
+            self.spec.append(z["spec"])
+            self.aug_spec.append(z["aug_spec"])
+            self.fp.append(z["fp"])
+            self.aug_fp.append(z["aug_fp"])
+            self.bw.append(float(z["bandwidth_hz"]))
+        self.missing = missing
+        self.label = np.array([it.label for it in self.items])
+        self.fp = np.stack(self.fp)
+        self.aug_fp = np.stack(self.aug_fp)
+        self.by_path = {it.path: i for i, it in enumerate(self.items)}
+
+    def idx(self, items) -> np.ndarray:
+        return np.array([self.by_path[it.path] for it in items if it.path in self.by_path], dtype=int)
+
+
+def balanced_weights(tab: Table, idx: np.ndarray) -> np.ndarray:
+    """Each label half the weight, spread evenly over its families (AI) or sources (human)."""
+    keys = [(tab.label[i], (tab.items[i].family or tab.items[i].generator) if tab.label[i] == 1
+             else (tab.items[i].family or tab.items[i].source)) for i in idx]
+    per_label: dict[int, set] = {}
+    counts: dict[tuple, int] = {}
+    for k in keys:
+        per_label.setdefault(k[0], set()).add(k)
+        counts[k] = counts.get(k, 0) + 1
+    w = np.array([1.0 / (len(per_label[k[0]]) * counts[k]) for k in keys])
+    return w / w.sum()
+
+
+# --------------------------------------------------------------------------- candidates
+
+
+def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs: int, steps: int,
+              seed: int, batch: int = 32, lr: float = 2e-3, log=print):
+    import torch
+
+    from aiaudio.model import ArchConfig, SpecCNN
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    n_bins, n_frames = tab.spec[0].shape[1:]
+    net = SpecCNN(ArchConfig(**arch), n_bins, n_frames)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    total = epochs * steps
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.15)
+    w = balanced_weights(tab, train)
+    best, best_auc = None, -1.0
+    for ep in range(epochs):
+        net.train()
+        t0, tot = time.time(), 0.0
+        for _ in range(steps):
+            pick = rng.choice(train, size=batch, p=w)
+            xs = []
+            for i in pick:
+                src = tab.aug_spec[i] if (rng.random() < 0.5 and len(tab.aug_spec[i])) else tab.spec[i]
+                xs.append(src[rng.integers(len(src))])
+            x = torch.from_numpy(np.stack(xs).astype(np.float32)).unsqueeze(1)
+            y = torch.from_numpy(tab.label[pick].astype(np.float32))
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item()
+        v = cnn_song_logits(net, tab, val)
+        auc = roc_auc(tab.label[val], v)
+        log(f"  cnn epoch {ep + 1}/{epochs}: loss {tot / steps:.4f}, val AUC {auc:.4f}, {time.time() - t0:.0f} s")
+        if auc > best_auc:
+            best_auc, best = auc, {k: t.detach().clone() for k, t in net.state_dict().items()}
+    net.load_state_dict(best)
+    net.eval()
+    return net
+
+
+def cnn_song_logits(net, tab: Table, idx: np.ndarray, aug: bool = False) -> np.ndarray:
+    """Mean segment logit of every item (its cached segments), as the detector aggregates."""
+    import torch
+
+    net.eval()
+    out = np.full(len(idx), np.nan)
+    with torch.inference_mode():
+        for j, i in enumerate(idx):
+            s = tab.aug_spec[i] if aug else tab.spec[i]
+            if len(s) == 0:
+                continue
+            out[j] = float(net(torch.from_numpy(s.astype(np.float32)).unsqueeze(1)).double().mean())
+    return out
+
+
+def fp_rows(tab: Table, idx: np.ndarray, rng: np.random.Generator, n_cut: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Training rows of the fingerprint head: each item as is, its augmented copy, and
+    ``n_cut`` copies band-limited at a random cut-off (4-16 kHz, log-uniform), both classes."""
+    from aiaudio.fakeprint import FakeprintConfig
+
+    f = FakeprintConfig().freqs_hz
+    X, y = [tab.fp[idx], tab.aug_fp[idx]], [tab.label[idx], tab.label[idx]]
+    for _ in range(n_cut):
+        cut = np.exp(rng.uniform(np.log(4000), np.log(16000), size=len(idx)))
+        X.append(tab.fp[idx] * (f[None, :] < cut[:, None]))
+        y.append(tab.label[idx])
+    return np.concatenate(X), np.concatenate(y)
+
+
+def train_fp(tab: Table, train: np.ndarray, C: float, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    X, y = fp_rows(tab, train, rng)
+    w = np.tile(balanced_weights(tab, train), len(X) // len(train)) * len(X)
+    clf = LogisticRegression(C=C, max_iter=2000)
+    clf.fit(X / 10.0, y, sample_weight=w)
+    return clf
+
+
+def fp_logits(clf, X: np.ndarray) -> np.ndarray:
+    return clf.decision_function(X / 10.0) if len(X) else np.zeros(0)
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    ok = np.isfinite(scores)
+    if len(np.unique(labels[ok])) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels[ok], scores[ok]))
+
+
+def threshold_at_fpr(human_scores: np.ndarray, fpr: float) -> float:
+    """Lowest score that flags at most ``fpr`` of ``human_scores``."""
+    s = np.sort(human_scores[np.isfinite(human_scores)])
+    if not s.size:
+        return math.inf
+    k = int(math.floor(fpr * s.size))
+    return float(s[-k - 1]) + 1e-9 if k < s.size else float(s[0])
+
+
+# --------------------------------------------------------------------------- one fold
+
+
+def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
+    from sklearn.linear_model import LogisticRegression
+
+    tr, va, te = (tab.idx(split[k]) for k in ("train", "val", "test"))
+    ho = tab.idx(split.get("holdout", []))
+    tr = np.array([i for i in tr if tab.items[i].role != "eval"], dtype=int)
+    log(f"[{name}] train {len(tr)}, val {len(va)}, test {len(te)}, holdout {len(ho)}")
+    t0 = time.time()
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    clf = train_fp(tab, tr, args.fp_C, args.seed)
+    scores["fp"] = {k: fp_logits(clf, tab.fp[ix]) for k, ix in (("val", va), ("test", te), ("holdout", ho))}
+    log(f"[{name}] fp trained in {time.time() - t0:.0f} s")
+    if "cnn" in args.candidates or "fusion" in args.candidates:
+        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, log=log)
+        scores["cnn"] = {k: cnn_song_logits(net, tab, ix) for k, ix in (("val", va), ("test", te), ("holdout", ho))}
+        st = LogisticRegression(C=10.0).fit(np.c_[scores["cnn"]["val"], scores["fp"]["val"]], tab.label[va])
+        scores["fusion"] = {k: st.decision_function(np.c_[scores["cnn"][k], scores["fp"][k]]) if len(scores["fp"][k]) else np.zeros(0)
+                            for k in ("val", "test", "holdout")}
+    res = {"fold": name, "n_train": int(len(tr)), "seconds": round(time.time() - t0, 1), "candidates": {}}
+    ev = np.concatenate([te, ho])
+    for cand, sc in scores.items():
+        s_ev = np.concatenate([sc["test"], sc["holdout"]])
+        thr = threshold_at_fpr(sc["val"][tab.label[va] == 0], args.target_fpr)
+        lab = tab.label[ev]
+        fam = np.array([tab.items[i].family for i in ev])
+        human = lab == 0
+        commercial = human & (fam == "human-commercial")
+        r = {"threshold": thr, "val_auc": roc_auc(tab.label[va], sc["val"]), "auc_all": roc_auc(lab, s_ev),
+             "fpr_human": float(np.mean(s_ev[human] >= thr)) if human.any() else None,
+             "fpr_commercial": float(np.mean(s_ev[commercial] >= thr)) if commercial.any() else None,
+             "n_commercial": int(commercial.sum()), "n_human": int(human.sum()), "families": {}}
+        for f in sorted(set(fam[lab == 1])):
+            m = (fam == f) & (lab == 1)
+            sel = m | human
+            r["families"][f] = {"n": int(m.sum()), "auc": roc_auc(lab[sel], s_ev[sel]),
+                                "detected": float(np.mean(s_ev[m] >= thr))}
+        res["candidates"][cand] = r
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("mode", choices=["loso", "split"])
+    ap.add_argument("--data", action="append", required=True)
+    ap.add_argument("--cache", type=Path, default=CACHE_DIR)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--families", default=None, help="comma list (default: the services, then every other AI family)")
+    ap.add_argument("--candidates", default="fp,cnn,fusion")
+    ap.add_argument("--arch", default='{"channels": [8, 16, 32, 64], "hidden": 64, "dropout": 0.2}')
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=80, help="batches of 32 per epoch")
+    ap.add_argument("--fp-C", type=float, default=0.05)
+    ap.add_argument("--target-fpr", type=float, default=0.01)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(2)
+    from aiaudio.data import leave_one_family_out, split_by_group
+
+    tab = Table(args.data, args.cache)
+    print(f"{len(tab.items)} items with features ({tab.missing} not cached yet)", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    items = tab.items
+    if args.mode == "split":
+        folds = {"split": split_by_group(items, seed=args.seed)}
+    else:
+        fams = sorted({it.family for it in items if it.label == 1 and it.family})
+        order = [f for f in SERVICES if f in fams] + [f for f in fams if f not in SERVICES]
+        if args.families:
+            order = [f for f in args.families.split(",") if f]
+        folds = None
+        todo = [f for f in order if not (args.out / f"{f}.json").is_file()]
+        folds = leave_one_family_out(items, todo, seed=args.seed) if todo else {}
+    for name, split in folds.items():
+        path = args.out / f"{name}.json"
+        if path.is_file():
+            continue
+        res = run_fold(tab, split, args, name)
+        path.write_text(json.dumps(res, indent=1))
+        c = res["candidates"]
+        print(f"[{name}] " + "; ".join(f"{k}: AUC {v['auc_all']:.3f} fpr_comm {v['fpr_commercial']} "
+                                       + " ".join(f"{f}={d['auc']:.3f}/{d['detected']:.2f}" for f, d in v['families'].items() if f == name or args.mode == 'split')
+                                       for k, v in c.items()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
