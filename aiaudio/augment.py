@@ -1,22 +1,5 @@
-"""Deprecated: :mod:`aiaudio.augment` moved to :mod:`aiaudio.training.augment` (this path goes in the next release).
+"""Deprecated: :mod:`aiaudio.augment` moved to :mod:`aiaudio.training.augment`; this path goes in the next release."""
 
-Import from the new path: ``from aiaudio.training.augment import ...``. This module re-exports its public
-names (and forwards any other attribute) and warns once, on import.
-"""
+from ._moved import forward
 
-import warnings as _warnings
-
-from .training.augment import *  # noqa: F401,F403
-from .training.augment import __all__  # noqa: F401
-
-_warnings.warn(
-    "aiaudio.augment is deprecated and will be removed in the next release: import aiaudio.training.augment instead",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-
-def __getattr__(name: str) -> object:
-    import importlib
-
-    return getattr(importlib.import_module("aiaudio.training.augment"), name)
+forward(globals(), "aiaudio.training.augment")

@@ -1,22 +1,5 @@
-"""Deprecated: :mod:`aiaudio.data` moved to :mod:`aiaudio.training.data` (this path goes in the next release).
+"""Deprecated: :mod:`aiaudio.data` moved to :mod:`aiaudio.training.data`; this path goes in the next release."""
 
-Import from the new path: ``from aiaudio.training.data import ...``. This module re-exports its public
-names (and forwards any other attribute) and warns once, on import.
-"""
+from ._moved import forward
 
-import warnings as _warnings
-
-from .training.data import *  # noqa: F401,F403
-from .training.data import __all__  # noqa: F401
-
-_warnings.warn(
-    "aiaudio.data is deprecated and will be removed in the next release: import aiaudio.training.data instead",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-
-def __getattr__(name: str) -> object:
-    import importlib
-
-    return getattr(importlib.import_module("aiaudio.training.data"), name)
+forward(globals(), "aiaudio.training.data")

@@ -1,22 +1,5 @@
-"""Deprecated: :mod:`aiaudio.evaluate` moved to :mod:`aiaudio.training.evaluate` (this path goes in the next release).
+"""Deprecated: :mod:`aiaudio.evaluate` moved to :mod:`aiaudio.training.evaluate`; this path goes in the next release."""
 
-Import from the new path: ``from aiaudio.training.evaluate import ...``. This module re-exports its public
-names (and forwards any other attribute) and warns once, on import.
-"""
+from ._moved import forward
 
-import warnings as _warnings
-
-from .training.evaluate import *  # noqa: F401,F403
-from .training.evaluate import __all__  # noqa: F401
-
-_warnings.warn(
-    "aiaudio.evaluate is deprecated and will be removed in the next release: import aiaudio.training.evaluate instead",
-    DeprecationWarning,
-    stacklevel=2,
-)
-
-
-def __getattr__(name: str) -> object:
-    import importlib
-
-    return getattr(importlib.import_module("aiaudio.training.evaluate"), name)
+forward(globals(), "aiaudio.training.evaluate")
