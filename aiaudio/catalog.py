@@ -746,7 +746,7 @@ def score_catalog(
         Rows already written by ``aiaudio score`` (``path``, ``p_ai``, ``error``, optional
         ``segments``) to use instead of scoring: files found in them are not scored again.
     jobs, torch_threads : int, optional
-        See :func:`aiaudio.pipeline.score_files`.
+        See :func:`aiaudio.batch.score_files`.
 
     Returns
     -------
@@ -774,7 +774,7 @@ def score_catalog(
         rows[str(r["path"])] = dict(r)
     todo = [f for f in files if f not in rows]
     if todo:
-        from .pipeline import score_files
+        from .batch import score_files
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UntrainedModelWarning)

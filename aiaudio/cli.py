@@ -231,8 +231,8 @@ def _score_rows(
     done_before: int = 0,
     file_timeout: float | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Rows of ``files`` in order of completion (see :func:`aiaudio.pipeline.score_files`)."""
-    from .pipeline import score_files
+    """Rows of ``files`` in order of completion (see :func:`aiaudio.batch.score_files`)."""
+    from .batch import score_files
 
     results = score_files(det, files, jobs=jobs, torch_threads=threads, cues=want_cues, file_timeout=file_timeout)
     bar = None
@@ -259,7 +259,7 @@ def _check_resumed_model(partial: str, fmt: str, version: str) -> None:
     ResumeError
         When a row of ``partial`` has a ``model_version`` other than ``version``.
     """
-    from .pipeline import ResumeError
+    from .batch import ResumeError
 
     with open(partial, encoding="utf-8", errors="surrogateescape", newline="") as fh:
         if fmt == "csv":
@@ -291,7 +291,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from .detector import UntrainedModelWarning
-    from .pipeline import RETRYABLE_REASONS, ResumableOutput, ResumeError
+    from .batch import RETRYABLE_REASONS, ResumableOutput, ResumeError
 
     to_stdout = args.output in (None, "-")
     if args.resume and to_stdout:
@@ -417,7 +417,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not streaming:
         # Ctrl-C or SIGTERM while OUT is written is held, then dropped: OUT is complete (exit 0),
         # or, when writing it failed, untouched with every row still in OUT.partial (no OUT.tmp).
-        from .pipeline import _HeldSignals
+        from .batch import _HeldSignals
 
         try:
             with _HeldSignals(redeliver=False):
@@ -546,7 +546,7 @@ def cmd_cues(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
+    from .training.train import TrainConfig, train
 
     cfg = TrainConfig.from_file(args.config) if args.config else TrainConfig()
     overrides = {
@@ -580,11 +580,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate
+    from .training.evaluate import evaluate
 
     conditions = ["original"] + [c for c in (args.conditions or []) if c != "original"]
     if args.robustness:
-        from .augment import ROBUSTNESS_TRANSFORMS
+        from .training.augment import ROBUSTNESS_TRANSFORMS
 
         conditions = list(ROBUSTNESS_TRANSFORMS)
     try:
@@ -608,7 +608,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from .detector import default_model_dir
-    from .evaluate import calibrate_on_human
+    from .training.evaluate import calibrate_on_human
 
     try:
         calibrate_on_human(
@@ -625,7 +625,7 @@ def _explain_one(det, path: str, js_path: str | None, png_path: str | None, want
     from .detector import UntrainedModelWarning
     from .errors import AudioLoadError
     from .explain import explain
-    from .pipeline import _StderrCapture
+    from .batch import _StderrCapture
 
     if not os.path.exists(path):
         return path, 2, "", None, f"no such file: {path}"
@@ -748,7 +748,7 @@ def _explain_batch(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from .detector import UntrainedModelWarning
     from .explain import explain
-    from .pipeline import _StderrCapture
+    from .batch import _StderrCapture
 
     if len(args.file) > 1 or args.out_dir:
         return _explain_batch(args)
@@ -1025,7 +1025,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with ai/ and human/, CSV manifest (e.g. MODEL/splits/test.csv), or SONICS/FakeMusicCaps root (repeatable)",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="where metrics.json, report.md, scores.csv and the plots go")
-    p.add_argument("--conditions", nargs="*", metavar="NAME", help="robustness conditions (see aiaudio.augment.ROBUSTNESS_TRANSFORMS)")
+    p.add_argument("--conditions", nargs="*", metavar="NAME", help="robustness conditions (see aiaudio.training.augment.ROBUSTNESS_TRANSFORMS)")
     p.add_argument("--robustness", action="store_true", help="run every robustness condition")
     p.add_argument("--max-segments", type=int, default=8, metavar="N", help="segments per song, evenly spread (0: all; default 8)")
     p.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes (default: from the CPU count; 0: load in the main process)")

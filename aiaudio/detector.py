@@ -477,7 +477,7 @@ class Detector:
 
         Notes
         -----
-        The folder pipeline (:mod:`aiaudio.pipeline`) cuts and counts with the same
+        The folder pipeline (:mod:`aiaudio.batch`) cuts and counts with the same
         :func:`counted_segments`, and finishes with the same :meth:`make_score`.
         """
         fe = self.config.frontend
@@ -512,7 +512,7 @@ class Detector:
         """The song's :class:`Score` from its segment starts (samples at the model rate) and logits.
 
         ``total`` is the input's length and ``mean_square`` its energy per sample (both of
-        the mono model-rate signal). Shared by :meth:`score` and :func:`aiaudio.pipeline.score_files`, so both give the
+        the mono model-rate signal). Shared by :meth:`score` and :func:`aiaudio.batch.score_files`, so both give the
         same result for the same file. ``peak`` (max ``|x|`` of the mono model-rate
         signal) sets ``beyond_full_scale``; ``cues_max_s``, the ``max_analysis_s`` the
         cues were computed with, sets ``cues_truncated``.
@@ -610,7 +610,7 @@ class Detector:
             shorter than the model needs; :class:`~aiaudio.InvalidInputError` (a
             subclass, also a ``TypeError``) for a missing, non-integer or implausible
             ``sr``, ``sr`` given with a file, a list of paths (score many files with
-            :func:`aiaudio.pipeline.score_files`) or an object that is not audio.
+            :func:`aiaudio.batch.score_files`) or an object that is not audio.
 
         Warns
         -----
@@ -762,7 +762,7 @@ def _array_samples(audio: Any, sr: Any) -> tuple[np.ndarray, int]:
     if isinstance(audio, (list, tuple)) and any(isinstance(x, (str, os.PathLike, *_BYTES_TYPES)) for x in audio):
         raise InvalidInputError(
             f"got a {type(audio).__name__} of {len(audio)} paths; score() takes one input. Score many files with "
-            "aiaudio.pipeline.score_files(detector, paths) (parallel, one result per file) or `aiaudio score DIR`.",
+            "aiaudio.batch.score_files(detector, paths) (parallel, one result per file) or `aiaudio score DIR`.",
             path="<array>", reason="wrong_type",
         )
     if not isinstance(audio, (np.ndarray, list, tuple)) and not hasattr(audio, "__array__"):
@@ -820,7 +820,7 @@ def model_rate_input(
     Files are read once, streamed: the cues are computed on the first ``max_analysis_s``
     seconds, kept while the blocks go by, and fill the returned dict when the blocks
     are exhausted (memory stays bounded by ``max_analysis_s`` whatever the length).
-    Shared by :meth:`Detector.score` and the decode workers of :mod:`aiaudio.pipeline`.
+    Shared by :meth:`Detector.score` and the decode workers of :mod:`aiaudio.batch`.
 
     Parameters
     ----------

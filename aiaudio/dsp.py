@@ -4,7 +4,7 @@ Gain, EQ (biquads), a feed-forward compressor and a downward expander, a steep
 low-pass, a Hann STFT and its inverse, and the temporal smoothing of harmonic
 partials. Pure functions on ``float32`` samples (``(channels, samples)`` or
 ``(samples,)``) at a sample rate in Hz; no randomness, no training dependency:
-:mod:`aiaudio.explain` (interventions) and :mod:`aiaudio.augment` (training, the
+:mod:`aiaudio.explain` (interventions) and :mod:`aiaudio.training.augment` (training, the
 robustness suite) both use them.
 """
 

@@ -53,7 +53,7 @@ class InvalidInputError(AudioLoadError, TypeError):
     """An argument of ``score`` / ``explain`` is of the wrong kind or out of range.
 
     Raised for a missing, non-integer or implausible ``sr``, an ``sr`` given with a
-    file, a list of paths (use :func:`aiaudio.pipeline.score_files`) or an object that
+    file, a list of paths (use :func:`aiaudio.batch.score_files`) or an object that
     is neither audio nor a file. It is an :class:`AudioLoadError` (so a ``ValueError``)
     and also a ``TypeError``, which is what these calls raised before. ``reason`` is
     ``"sample_rate"`` or ``"wrong_type"``.
@@ -78,7 +78,7 @@ class MissingDependencyError(AiaudioError, ImportError):
 class ResumeError(AiaudioError, ValueError):
     """An unfinished output cannot be continued (e.g. its columns differ from this run's).
 
-    Raised by :class:`aiaudio.pipeline.ResumableOutput` (``aiaudio score --resume``).
+    Raised by :class:`aiaudio.batch.ResumableOutput` (``aiaudio score --resume``).
     """
 
 

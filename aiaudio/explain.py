@@ -36,12 +36,12 @@ Cue evidence and measured effects
     ``dynamics``
         Crest factor below the human median (a compressed master): a downward expander
         (1:r below the 90th percentile of the 10 ms RMS envelope, at most 18 dB of
-        gain reduction); above it: :func:`aiaudio.augment.compress` (r:1 from d dB
+        gain reduction); above it: :func:`aiaudio.training.augment.compress` (r:1 from d dB
         below the peak). Of r in 1.05-3 (d in 1-18 dB, r in 1.5-3), the setting whose
         crest factor lands closest to the human median is used (measured on the excerpt
         itself). Not measured within 0.5 dB of it.
     ``bandwidth``
-        Cut-off above the human median: low-pass (:func:`aiaudio.augment.lowpass`) at
+        Cut-off above the human median: low-pass (:func:`aiaudio.training.augment.lowpass`) at
         the human median cut-off (toward it). A cut-off at or below the median cannot
         be extended without inventing content, so the sensitivity is probed the other
         way, a low-pass at 0.75 x the cut-off, and reported as moving away.

@@ -1,8 +1,8 @@
 """Finding audio files: the one folder walker, used by scoring, evaluation and training data.
 
 Neither a CLI nor a training module: :func:`collect_inputs` is what ``aiaudio score`` and
-:func:`aiaudio.evaluate.calibrate_on_human` expand their paths with, and
-:func:`audio_entries` is what the data-set readers of :mod:`aiaudio.data` walk folders with.
+:func:`aiaudio.training.evaluate.calibrate_on_human` expand their paths with, and
+:func:`audio_entries` is what the data-set readers of :mod:`aiaudio.training.data` walk folders with.
 """
 
 from __future__ import annotations

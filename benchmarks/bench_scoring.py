@@ -22,7 +22,7 @@ signals, copied to reach the count, because LAME is slow), and one ``--long-min`
 ``decode + resample``
     the same plus the down-mix to mono and the 16 kHz resampling scoring needs.
 ``full scoring``
-    :func:`aiaudio.pipeline.score_files` with its automatic split of the cores, in a warm
+    :func:`aiaudio.batch.score_files` with its automatic split of the cores, in a warm
     process; plus one end-to-end ``aiaudio score DIR -o OUT`` (cold start included).
 ``where the time goes``
     one core, per second of audio: decode, down-mix + resample, segmenting, STFT front end,
@@ -66,7 +66,7 @@ sys.path.insert(0, str(REPO))
 
 import aiaudio  # noqa: E402
 from aiaudio.audio import encode_audio, stream_audio  # noqa: E402
-from aiaudio.pipeline import PipelineStats, plan_resources, score_files, usable_cpus  # noqa: E402
+from aiaudio.batch import PipelineStats, plan_resources, score_files, usable_cpus  # noqa: E402
 
 CLIP_S = 30.0
 SR = 44100

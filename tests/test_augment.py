@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from aiaudio.augment import (
+from aiaudio.training.augment import (
     ROBUSTNESS_TRANSFORMS,
     AugmentConfig,
     Augmenter,
@@ -277,7 +277,7 @@ def test_training_draws_are_label_blind(tmp_path):
     import torch
 
     from aiaudio.audio import write_audio
-    from aiaudio.data import Item, TrainSegments
+    from aiaudio.training.data import Item, TrainSegments
     from aiaudio.frontend import FrontendConfig
 
     path = tmp_path / "song.wav"

@@ -231,7 +231,7 @@ def known_model(tmp_path: Path) -> Path:
 @pytest.fixture()
 def known_scorer(monkeypatch):
     """Replace the CNN by a known answer: files named ai_* score 0.999, others 0.02 (every segment)."""
-    import aiaudio.pipeline as pipeline
+    import aiaudio.batch as pipeline
 
     calls: list[str] = []
 

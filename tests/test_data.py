@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from aiaudio.audio import load_audio, write_audio
-from aiaudio.augment import AugmentConfig, Augmenter
-from aiaudio.data import (
+from aiaudio.training.augment import AugmentConfig, Augmenter
+from aiaudio.training.data import (
     EvalSegments,
     Item,
     TrainSegments,

@@ -341,7 +341,7 @@ def test_interventions_move_their_cue_toward_the_stated_value() -> None:
     (label, y2, op), = neutralise("loudness", y, sr, cues=cues)[0]
     assert integrated_loudness(y2, sr) == pytest.approx(human_median("integrated_loudness_lufs"), abs=0.3)
     # dynamics: a limited (low crest) signal is expanded toward the human median crest factor
-    from aiaudio.augment import compress
+    from aiaudio.training.augment import compress
 
     lim = compress(y, sr, threshold_db=-30, ratio=np.inf)
     c0 = crest_factor_db(lim)

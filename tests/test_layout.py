@@ -15,16 +15,19 @@ import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "aiaudio"
 
-#: The layers, bottom first. A module belongs to exactly one.
+#: The layers, bottom first. A module belongs to exactly one: a name here is a module
+#: (``aiaudio/NAME.py``) or a subpackage (``aiaudio/NAME/``, every module in it).
 LAYERS: dict[str, set[str]] = {
     # the inference core: load audio, the model, score, the cues. No training code here.
     "core": {"_version", "errors", "_validate", "_outfiles", "samples", "audio", "files", "dsp", "frontend", "model", "detector", "cues"},
     # built on the core: folder scoring, explanations, reports, export, catalogs
-    "app": {"pipeline", "explain", "report", "export", "catalog", "catalog_report", "tags"},
+    "app": {"batch", "explain", "report", "export", "catalog", "catalog_report", "tags"},
     # the `train` extra: data sets, augmentation, training, evaluation, vocoders
-    "training": {"data", "augment", "train", "evaluate", "vocoders"},
+    "training": {"training"},
     # the command line (``__main__`` is ``python -m aiaudio``): imported by nothing else
     "cli": {"cli", "__main__"},
+    # the old module paths, kept for one release: each re-exports its new module and warns
+    "deprecated": {"_moved", "pipeline", "data", "augment", "train", "evaluate", "vocoders"},
 }
 
 #: Which layers each layer may import (its own included).
@@ -33,6 +36,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "app": {"core", "app"},
     "training": {"core", "training"},
     "cli": {"core", "app", "training", "cli"},
+    "deprecated": {"deprecated"},  # (each names its new module as a string: see aiaudio/_moved.py)
 }
 
 #: The documented exceptions, each an (importer, imported) edge.
@@ -42,8 +46,22 @@ MAY_IMPORT: dict[str, set[str]] = {
 EXCEPTIONS: set[tuple[str, str]] = {("detector", "explain")}
 
 
-def _modules() -> dict[str, ast.Module]:
-    return {p.stem: ast.parse(p.read_text(encoding="utf-8"), filename=str(p)) for p in sorted(PKG.glob("*.py")) if p.stem != "__init__"}
+def _name(path: Path) -> str:
+    """``aiaudio/a/b.py`` -> ``a.b``; a package's ``__init__.py`` is the package's name."""
+    parts = list(path.relative_to(PKG).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _modules() -> dict[str, tuple[ast.Module, bool]]:
+    """Every module of the package but ``aiaudio/__init__.py``: its tree, and whether it is a package."""
+    out = {}
+    for p in sorted(PKG.rglob("*.py")):
+        name = _name(p)
+        if name:
+            out[name] = (ast.parse(p.read_text(encoding="utf-8"), filename=str(p)), p.name == "__init__.py")
+    return out
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -52,9 +70,28 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imports(tree: ast.Module, known: set[str]) -> set[str]:
-    """The sibling modules ``tree`` imports, at any depth, outside ``if TYPE_CHECKING:``."""
+def _resolve(dotted: list[str], known: set[str]) -> str | None:
+    """The known module a dotted name (inside the package) lives in: its longest known prefix."""
+    for n in range(len(dotted), 0, -1):
+        name = ".".join(dotted[:n])
+        if name in known:
+            return name
+    return None
+
+
+def _imports(tree: ast.Module, known: set[str], where: str = "", is_package: bool = False) -> set[str]:
+    """The modules of the package that ``tree`` (the module ``where``) imports, at any depth,
+    outside ``if TYPE_CHECKING:``."""
     out: set[str] = set()
+    package = where.split(".") if is_package else where.split(".")[:-1]
+    package = [p for p in package if p]
+
+    def add(dotted: list[str], names: list[str]) -> None:
+        for a in names:  # from X import submodule
+            if ".".join(dotted + [a]) in known:
+                out.add(".".join(dotted + [a]))
+            elif dotted and (m := _resolve(dotted, known)):
+                out.add(m)
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
@@ -64,18 +101,16 @@ def _imports(tree: ast.Module, known: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             for a in node.names:
                 parts = a.name.split(".")
-                if parts[0] == "aiaudio" and len(parts) > 1:
-                    out.add(parts[1])
+                if parts[0] == "aiaudio" and len(parts) > 1 and (m := _resolve(parts[1:], known)):
+                    out.add(m)
         elif isinstance(node, ast.ImportFrom):
-            if node.level == 1 or (node.level == 0 and (node.module or "").split(".")[0] == "aiaudio"):
-                mod = node.module or ""
-                parts = mod.split(".") if mod else []
-                if node.level == 0:
-                    parts = parts[1:]
-                if parts:
-                    out.add(parts[0])
-                else:  # from . import x
-                    out.update(a.name for a in node.names if a.name in known)
+            mod = (node.module or "").split(".") if node.module else []
+            if node.level >= 1:
+                base = package[: len(package) - (node.level - 1)] if node.level - 1 <= len(package) else None
+                if base is not None:
+                    add(base + mod, [a.name for a in node.names])
+            elif mod and mod[0] == "aiaudio":
+                add(mod[1:], [a.name for a in node.names])
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -84,27 +119,43 @@ def _imports(tree: ast.Module, known: set[str]) -> set[str]:
 
 
 def _graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports. A subpackage counts as one node of its layer's."""
     mods = _modules()
     known = set(mods)
-    return {name: _imports(tree, known) - {name} for name, tree in mods.items()}
+    return {name: _imports(tree, known, name, is_pkg) - {name} for name, (tree, is_pkg) in mods.items()}
+
+
+def _top(name: str) -> str:
+    return name.split(".")[0]
 
 
 def _layer_of(name: str) -> str:
     for layer, members in LAYERS.items():
-        if name in members:
+        if _top(name) in members:
             return layer
-    raise AssertionError(f"aiaudio/{name}.py is in no layer: add it to LAYERS in tests/test_layout.py")
+    raise AssertionError(f"aiaudio/{name} is in no layer: add it to LAYERS in tests/test_layout.py")
+
+
+def _excepted(m: str, d: str) -> bool:
+    return (_top(m), _top(d)) in EXCEPTIONS
 
 
 def test_every_module_has_one_layer() -> None:
-    names = set(_modules())
+    names = {_top(m) for m in _modules()}
     placed = [m for members in LAYERS.values() for m in members]
     assert len(placed) == len(set(placed)), "a module is in two layers"
     assert names == set(placed), f"not in LAYERS: {sorted(names - set(placed))}; gone: {sorted(set(placed) - names)}"
 
 
 def test_nothing_imports_the_cli() -> None:
-    importers = sorted(m for m, deps in _graph().items() if "cli" in deps and m != "__main__")
+    importers = sorted(m for m, deps in _graph().items() if any(_top(d) == "cli" for d in deps) and _layer_of(m) != "cli")
+    assert importers == []
+
+
+def test_nothing_imports_the_deprecated_paths() -> None:
+    importers = sorted(
+        f"{m} -> {d}" for m, deps in _graph().items() for d in deps if _layer_of(d) == "deprecated" and _layer_of(m) != "deprecated"
+    )
     assert importers == []
 
 
@@ -113,17 +164,19 @@ def test_imports_point_down(layer: str) -> None:
     graph = _graph()
     wrong = sorted(
         f"{m} -> {d} ({_layer_of(d)})"
-        for m in sorted(LAYERS[layer])
-        for d in graph.get(m, set())
-        if _layer_of(d) not in MAY_IMPORT[layer] and (m, d) not in EXCEPTIONS
+        for m in sorted(graph)
+        if _layer_of(m) == layer
+        for d in graph[m]
+        if _layer_of(d) not in MAY_IMPORT[layer] and not _excepted(m, d)
     )
     assert wrong == []
 
 
 def test_core_imports_no_training_nor_app_module() -> None:
     graph = _graph()
-    banned = {"train", "augment", "data", "evaluate", "vocoders", "explain", "report", "pipeline", "catalog", "cli"}
-    wrong = sorted(f"{m} -> {d}" for m in LAYERS["core"] for d in graph.get(m, set()) & banned if (m, d) not in EXCEPTIONS)
+    wrong = sorted(
+        f"{m} -> {d}" for m in graph if _layer_of(m) == "core" for d in graph[m] if _layer_of(d) != "core" and not _excepted(m, d)
+    )
     assert wrong == []
 
 
@@ -163,7 +216,14 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def test_no_import_cycles() -> None:
-    graph = {m: {d for d in deps if (m, d) not in EXCEPTIONS} for m, deps in _graph().items()}
+    graph = {m: {d for d in deps if not _excepted(m, d)} for m, deps in _graph().items()}
+    assert _cycles(graph) == []
+
+
+def test_no_import_cycles_between_top_level_modules_and_packages() -> None:
+    graph: dict[str, set[str]] = {}
+    for m, deps in _graph().items():
+        graph.setdefault(_top(m), set()).update(_top(d) for d in deps if not _excepted(m, d) and _top(d) != _top(m))
     assert _cycles(graph) == []
 
 
@@ -179,3 +239,40 @@ def test_the_import_parser_sees_lazy_and_relative_imports() -> None:
         "def f():\n    from .z import g\n    from aiaudio.w import v\n"
     )
     assert _imports(tree, {"x", "y", "z", "w", "hidden"}) == {"x", "y", "z", "w"}
+
+
+def test_the_import_parser_resolves_imports_inside_subpackages() -> None:
+    tree = ast.parse(
+        "from .. import _validate\nfrom ..audio import load_audio\nfrom .augment import A\n"
+        "from . import vocoders\nfrom aiaudio.cues.spectral import f\nimport aiaudio.training.data\n"
+    )
+    known = {"_validate", "audio", "training", "training.augment", "training.vocoders", "training.data", "cues", "cues.spectral", "train"}
+    assert _imports(tree, known, "training.train") == {
+        "_validate", "audio", "training.augment", "training.vocoders", "cues.spectral", "training.data"
+    }
+    # in a package's __init__, "." is the package itself
+    assert _imports(ast.parse("from .augment import A\n"), known, "training", is_package=True) == {"training.augment"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("pipeline", "batch"), ("data", "training.data"), ("augment", "training.augment"), ("train", "training.train"),
+     ("evaluate", "training.evaluate"), ("vocoders", "training.vocoders")],
+)
+def test_the_old_module_paths_still_work_and_warn(old: str, new: str) -> None:
+    """A moved module stays importable at its old path for one release: the same objects, and a DeprecationWarning."""
+    import importlib
+    import sys
+    import warnings
+
+    sys.modules.pop(f"aiaudio.{old}", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        shim = importlib.import_module(f"aiaudio.{old}")
+    target = importlib.import_module(f"aiaudio.{new}")
+    assert any(issubclass(w.category, DeprecationWarning) and f"aiaudio.{new}" in str(w.message) for w in caught)
+    assert shim.__all__ == target.__all__ and shim.__all__
+    for name in target.__all__:
+        assert getattr(shim, name) is getattr(target, name)
+    private = next(n for n in vars(target) if n.startswith("_") and not n.startswith("__"))
+    assert getattr(shim, private) is getattr(target, private)  # forwarded, for old code that reached in

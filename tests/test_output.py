@@ -26,11 +26,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiaudio import pipeline
+from aiaudio import batch as pipeline
 from aiaudio.cli import SCORE_COLUMNS, RowWriter, collect_inputs, main
 from aiaudio.frontend import FrontendConfig
 from aiaudio.model import AIMusicNet, ArchConfig, ModelConfig, save_model
-from aiaudio.pipeline import OutputLockedError, ResumableOutput, ResumeError
+from aiaudio.batch import OutputLockedError, ResumableOutput, ResumeError
 
 from conftest import music_like
 

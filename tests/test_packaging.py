@@ -251,7 +251,7 @@ def test_inference_path_never_imports_the_training_packages(clip: Path, tmp_path
 
 
 def test_training_commands_without_the_train_extra_name_it(tmp_path: Path, monkeypatch, capsys) -> None:
-    from aiaudio.augment import pitch_shift, time_stretch
+    from aiaudio.training.augment import pitch_shift, time_stretch
     from aiaudio.cli import main
 
     _block(monkeypatch, "librosa")
@@ -280,7 +280,7 @@ def test_training_commands_without_the_train_extra_name_it(tmp_path: Path, monke
 
 
 def test_resume_error_is_one_of_the_typed_errors() -> None:
-    from aiaudio import errors, pipeline
+    from aiaudio import batch as pipeline, errors
 
     assert pipeline.ResumeError is errors.ResumeError
     assert issubclass(pipeline.ResumeError, AiaudioError) and issubclass(pipeline.ResumeError, ValueError)
@@ -289,7 +289,7 @@ def test_resume_error_is_one_of_the_typed_errors() -> None:
 def test_evaluate_scores_csv_reads_back_with_commas_and_quotes_in_names(tmp_path: Path) -> None:
     import torch
 
-    from aiaudio.evaluate import evaluate
+    from aiaudio.training.evaluate import evaluate
     from aiaudio.frontend import FrontendConfig
     from aiaudio.model import AIMusicNet, ArchConfig, ModelConfig, save_model
 

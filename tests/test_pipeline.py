@@ -18,12 +18,12 @@ import soundfile as sf
 import torch
 
 import aiaudio
-from aiaudio import pipeline
+from aiaudio import batch as pipeline
 from aiaudio.audio import write_audio
 from aiaudio.cli import main
 from aiaudio.frontend import FrontendConfig
 from aiaudio.model import AIMusicNet, ArchConfig, ModelConfig, save_model
-from aiaudio.pipeline import DecoderCrashError, PipelineStats, ResumableOutput, ResumeError, plan_resources, score_files
+from aiaudio.batch import DecoderCrashError, PipelineStats, ResumableOutput, ResumeError, plan_resources, score_files
 
 from conftest import music_like
 

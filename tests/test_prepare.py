@@ -1,4 +1,4 @@
-"""Tests of scripts/prepare_training_data.py and aiaudio.vocoders on signals made here.
+"""Tests of scripts/prepare_training_data.py and aiaudio.training.vocoders on signals made here.
 
 Nothing here needs apt, the network or ../shared: the "packages" are folders of
 synthetic files, the shared data a three-line manifest.
@@ -20,7 +20,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiaudio import vocoders as V
+from aiaudio.training import vocoders as V
 from conftest import music_like
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "prepare_training_data.py"

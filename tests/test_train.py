@@ -13,9 +13,9 @@ from scipy import signal
 
 import aiaudio
 from aiaudio.audio import write_audio
-from aiaudio.evaluate import binary_metrics, calibrate_on_human, equal_error_rate, evaluate, expected_calibration_error
+from aiaudio.training.evaluate import binary_metrics, calibrate_on_human, equal_error_rate, evaluate, expected_calibration_error
 from aiaudio.model import load_config
-from aiaudio.train import TrainConfig, fit_platt, threshold_for_fpr, train
+from aiaudio.training.train import TrainConfig, fit_platt, threshold_for_fpr, train
 
 # ------------------------------------------------------------------ known answers
 
@@ -174,7 +174,7 @@ def test_calibrate_on_human_sets_the_threshold(trained, tmp_path: Path) -> None:
 
 
 def test_train_config_nested_configs_are_typed() -> None:
-    from aiaudio.augment import AugmentConfig
+    from aiaudio.training.augment import AugmentConfig
     from aiaudio.frontend import FrontendConfig
     from aiaudio.model import ArchConfig
 

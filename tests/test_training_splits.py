@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from aiaudio.data import AI, HUMAN, Item, from_manifest, hold_out, leave_one_family_out, split_by_group, summarize
+from aiaudio.training.data import AI, HUMAN, Item, from_manifest, hold_out, leave_one_family_out, split_by_group, summarize
 
 _REPO = Path(__file__).resolve().parents[1]
 _SCRIPT = _REPO / "scripts" / "prepare_training_data.py"
@@ -233,7 +233,7 @@ def test_real_manifest_leave_one_service_out(real_items):
 
 def test_split_csvs_keep_the_flags(tmp_path):
     """train.write_manifest (splits/*.csv) keeps family, role, probable and vocals for evaluation."""
-    from aiaudio.train import write_manifest
+    from aiaudio.training.train import write_manifest
 
     items = [Item(str(tmp_path / "a.wav"), AI, "suno-v5", "g1", "s", 12.0, family="suno", role="eval", probable=True, vocals="yes"),
              Item(str(tmp_path / "b.wav"), HUMAN, "human", "g2", "s", None, family="human-commercial")]
