@@ -2,7 +2,7 @@
 
     python scripts/feature_cache.py --data ~/.cache/aiaudio/training-data/manifest.csv [--jobs 2]
 
-For each item of the manifests (``aiaudio.data.load_items``) one ``.npz`` in ``--out``
+For each item of the manifests (``aiaudio.training.data.load_items``) one ``.npz`` in ``--out``
 (default ``~/.cache/aiaudio/features``; env ``AIAUDIO_FEATURES``), named by the item's
 path, size, mtime and the front-end settings, so a changed file or front end is cached
 anew. Resumable: what exists is kept; a file that fails is recorded in
@@ -17,7 +17,7 @@ Each ``.npz`` holds
 - ``fp``, ``fp_mask``, ``bandwidth_hz``: :func:`aiaudio.fakeprint.fakeprint` of the
   first 120 s at the file's own rate;
 - ``aug_spec``, ``aug_fp``, ``aug_fp_mask``, ``aug_steps``: the same of one random
-  augmentation chain (:class:`aiaudio.augment.Augmenter`: EQ, compressor, band limit,
+  augmentation chain (:class:`aiaudio.training.augment.Augmenter`: EQ, compressor, band limit,
   MP3/AAC/Opus, gain, noise; seeded by the item) of a 32 s excerpt, for training the
   model on mastered and re-encoded versions of both classes.
 """
@@ -70,7 +70,7 @@ def process(path: str, out_file: str, fe_dict: dict, max_segments: int, seed: in
     import torch
 
     torch.set_num_threads(1)
-    from aiaudio.augment import AugmentConfig, Augmenter
+    from aiaudio.training.augment import AugmentConfig, Augmenter
     from aiaudio.audio import resample, to_mono
     from aiaudio.detector import StreamTotals, _open_input, counted_segments
     from aiaudio.fakeprint import fakeprint
@@ -125,7 +125,7 @@ def _init() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", action="append", required=True, help="manifest or folder (aiaudio.data.load_items); repeatable")
+    ap.add_argument("--data", action="append", required=True, help="manifest or folder (aiaudio.training.data.load_items); repeatable")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--model-config", type=Path, default=Path(__file__).resolve().parents[1] / "configs" / "default.json",
                     help="training config whose front end is cached (default configs/default.json)")
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--limit", type=int, default=None)
     args = ap.parse_args(argv)
-    from aiaudio.data import load_items
+    from aiaudio.training.data import load_items
     from aiaudio.frontend import FrontendConfig
 
     cfg = json.loads(args.model_config.read_text())

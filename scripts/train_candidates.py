@@ -19,7 +19,7 @@ full-band fingerprint of :mod:`aiaudio.fakeprint`, plus one augmented copy of ea
 ``fusion``
     a logistic regression over the two logits, fitted on the validation split.
 
-``loso`` holds out each family (``aiaudio.data.leave_one_family_out``) in turn, trains
+``loso`` holds out each family (``aiaudio.training.data.leave_one_family_out``) in turn, trains
 every candidate without it and reports on the held-out family against the fold's human
 test songs: AUC, FPR on the commercial human test songs at the fold's threshold (set on
 the fold's validation human songs at ``--target-fpr``) and the share of the family
@@ -53,7 +53,7 @@ class Table:
     """Items with their cached features (loaded once)."""
 
     def __init__(self, manifests: list[str], cache: Path, max_train_segments: int = 16):
-        from aiaudio.data import load_items
+        from aiaudio.training.data import load_items
 
         index = json.loads((cache / "index.json").read_text())
         items = [it for m in manifests for it in load_items(m)]
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(2)
-    from aiaudio.data import leave_one_family_out, split_by_group
+    from aiaudio.training.data import leave_one_family_out, split_by_group
 
     tab = Table(args.data, args.cache)
     print(f"{len(tab.items)} items with features ({tab.missing} not cached yet)", flush=True)
