@@ -193,3 +193,40 @@ def test_train_config_refuses_unknown_nested_keys(nested: str) -> None:
         TrainConfig(**{nested: {"bogus": 1}})
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainConfig.from_dict({"bogus": 1})
+
+
+def test_evaluate_scores_a_file_exactly_as_aiaudio_score_does(trained, tmp_path: Path) -> None:
+    """The calibration, threshold and metrics are fitted on the score users get: every segment.
+
+    A 30 s song has 15 segments of this model's 2 s; the old evaluation scored 8 of them,
+    and its song logit differed from ``aiaudio score``'s."""
+    import subprocess
+    import sys
+
+    _, model = trained
+    rng = np.random.default_rng(3)
+    sr = 16000
+    folder = tmp_path / "songs"
+    b, a = signal.butter(4, 0.3)
+    for kind, name in (("human/synth", "long.flac"), ("ai/upsampler", "long.flac")):
+        x = rng.standard_normal(sr * 30)
+        y = signal.lfilter(b, a, x) if kind.startswith("human") else signal.lfilter(np.hanning(9), 1, np.where(np.arange(x.size) % 4 == 0, x, 0))
+        y = y * np.linspace(0.2, 1.0, y.size)  # segments differ: which 8 of 15 are scored matters
+        (folder / kind).mkdir(parents=True, exist_ok=True)
+        write_audio(folder / kind / name, (0.3 * y / np.abs(y).max()).astype(np.float32), sr)
+    m = evaluate(model, [str(folder)], tmp_path / "eval", num_workers=0, progress=False, log=lambda s: None)
+    assert m["max_segments"] is None
+    rows = {r["path"]: float(r["p_ai_original"]) for r in csv.DictReader((tmp_path / "eval" / "scores.csv").open())}
+    out = tmp_path / "scores.csv"
+    subprocess.run([sys.executable, "-m", "aiaudio", "score", str(folder), "-r", "--model", str(model), "-o", str(out), "--no-progress"],
+                   check=True, capture_output=True)
+    cli = {r["path"]: float(r["p_ai"]) for r in csv.DictReader(out.open())}
+    assert len(rows) == 2
+    for path, p in rows.items():
+        key = next(k for k in cli if Path(k).resolve() == Path(path).resolve())
+        assert p == pytest.approx(cli[key], abs=1e-6)
+    # the old way (8 evenly spread segments) is a different score on these songs
+    old = evaluate(model, [str(folder)], tmp_path / "eval8", max_segments=8, num_workers=0, progress=False, log=lambda s: None)
+    p8 = [float(r["p_ai_original"]) for r in csv.DictReader((tmp_path / "eval8" / "scores.csv").open())]
+    assert old["max_segments"] == 8
+    assert max(abs(a - b) for a, b in zip(p8, rows.values())) > 1e-4

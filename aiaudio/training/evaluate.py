@@ -34,6 +34,7 @@ __all__ = [
     "equal_error_rate",
     "evaluate",
     "calibrate_on_human",
+    "detector_logits",
 ]
 
 
@@ -187,12 +188,77 @@ def _write_scores(path: Path, items: Sequence[Any], conditions: Sequence[str], p
             w.writerow([it.path, it.label, it.generator, it.source, *(_fmt_p(float(p_by_cond[c][i])) for c in conditions)])
 
 
+def detector_logits(
+    model: Any,
+    items: Sequence[Any],
+    transform: Callable | None = None,
+    jobs: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Song logits of ``items`` on the inference path: what ``aiaudio score`` computes.
+
+    Parameters
+    ----------
+    model : AIMusicNet or Detector
+        The model (a :class:`~aiaudio.Detector` is made from an ``AIMusicNet``).
+    items : sequence of Item
+        The songs.
+    transform : callable, optional
+        ``(y, sr) -> (y, sr)`` applied to each file's samples at their own rate (a
+        robustness condition); the result is scored as an array, ``Detector.score(y, sr=sr)``.
+        Without it, the files are scored by :func:`aiaudio.batch.score_files` (decode
+        workers, every segment), the very code of ``aiaudio score``.
+    jobs : int, optional
+        Decode workers (``None``: from the cores).
+
+    Returns
+    -------
+    np.ndarray
+        ``float64 (len(items),)``: :attr:`aiaudio.Score.logit` of each song (the mean of
+        its segment logits, before calibration); NaN where the file could not be scored.
+    """
+    from ..audio import load_audio
+    from ..batch import score_files
+    from ..detector import Detector
+
+    det = model if isinstance(model, Detector) else Detector(model.cpu().eval())
+    out = np.full(len(items), np.nan)
+    paths = [it.path for it in items]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(items), desc="scoring", unit="song", leave=False)
+    if transform is None:
+        where: dict[str, list[int]] = {}
+        for i, p in enumerate(paths):
+            where.setdefault(p, []).append(i)
+        for path, res in score_files(det, list(where), jobs=jobs):
+            if not isinstance(res, Exception):
+                out[where[path]] = res.logit
+            if bar is not None:
+                bar.update(len(where[path]))
+    else:
+        for i, p in enumerate(paths):
+            try:
+                y, sr = load_audio(p)
+                y2, sr2 = transform(y, sr)
+                out[i] = det.score(np.asarray(y2, dtype=np.float32), sr=int(sr2)).logit
+            except Exception:  # a song that cannot be scored is reported as failed (NaN)
+                pass
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
 def evaluate(
     model_dir: str | os.PathLike[str],
     data: Sequence[str],
     out_dir: str | os.PathLike[str],
     conditions: Sequence[str] = ("original",),
-    max_segments: int | None = 8,
+    max_segments: int | None = None,
     num_workers: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -210,7 +276,12 @@ def evaluate(
     conditions : list of str
         Names from :data:`aiaudio.training.augment.ROBUSTNESS_TRANSFORMS` (``"original"`` first).
     max_segments : int or None
-        Segments per song (evenly spread); ``None`` scores every segment.
+        ``None`` (default): every song is scored exactly as :meth:`aiaudio.Detector.score`
+        and ``aiaudio score`` score it (:func:`detector_logits`: the same decoding,
+        every segment, the same aggregation), so the metrics, the calibration and the
+        threshold describe the scores users get. An integer scores at most that many
+        segments per song, evenly spread, through the training loader (faster, but
+        not the score users get).
 
     Returns
     -------
@@ -256,7 +327,10 @@ def evaluate(
     for cond in conditions:
         transform = None if cond == "original" else ROBUSTNESS_TRANSFORMS[cond]
         log(f"evaluate: {cond} ({len(items)} songs)")
-        lg = song_logits(model, items, device, max_segments, transform=transform, num_workers=num_workers, progress=progress)
+        if max_segments is None:
+            lg = detector_logits(model, items, transform=transform, jobs=num_workers, progress=progress)
+        else:
+            lg = song_logits(model, items, device, max_segments, transform=transform, num_workers=num_workers, progress=progress)
         p = np.array([cfg.calibration(v) if np.isfinite(v) else np.nan for v in lg])
         p_by_cond[cond] = p
         per_condition[cond] = binary_metrics(labels, p, t, band)
@@ -314,7 +388,7 @@ def evaluate(
         f"# Evaluation of {metrics['model_version']}",
         "",
         f"Data: {', '.join(data)}. Threshold {t:.4f}, uncertain band [{band[0]:.4f}, {band[1]:.4f}). "
-        f"Segments per song: {max_segments or 'all'}.",
+        f"Segments per song: {max_segments or 'all, scored as `aiaudio score` scores them'}.",
         "",
         "## Overall",
         "",

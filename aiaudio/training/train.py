@@ -81,7 +81,10 @@ class TrainConfig:
     target_fpr : float
         False-positive rate on validation human songs the threshold is set for.
     max_eval_segments : int
-        Segments per song used for validation (evenly spread).
+        Segments per song (evenly spread) for the validation AUC of each epoch (model
+        selection). The calibration and threshold are fitted on the validation songs
+        scored as inference scores them (every segment,
+        :func:`aiaudio.training.evaluate.detector_logits`).
     name, version : str
         Written into the model config.
     """
@@ -390,7 +393,11 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
     if best.is_file():
         model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
     model.eval()
-    val_logits = song_logits(model, val_items, device, cfg.max_eval_segments, num_workers=cfg.num_workers)
+    # calibration and threshold on the scores users get: the inference path, every segment
+    from .evaluate import detector_logits
+
+    model = model.cpu()
+    val_logits = detector_logits(model, val_items, jobs=cfg.num_workers)
     ok = np.isfinite(val_logits)
     cal = fit_platt(val_logits[ok], val_labels[ok])
     p_val = np.array([cal(v) for v in val_logits[ok]])
@@ -410,7 +417,7 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
             "training": cfg.to_dict(),
             "history": history,
             "best_val_auc": best_auc,
-            "calibrated_on": f"{int(ok.sum())} validation songs ({int((val_labels[ok] == 0).sum())} human)",
+            "calibrated_on": f"{int(ok.sum())} validation songs ({int((val_labels[ok] == 0).sum())} human), scored as `aiaudio score` scores them",
             "threshold_rule": f"at most {cfg.target_fpr:.0%} false positives on validation human songs",
         },
     )
