@@ -240,13 +240,76 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
             sel = m | human
             r["families"][f] = {"n": int(m.sum()), "auc": roc_auc(lab[sel], s_ev[sel]),
                                 "detected": float(np.mean(s_ev[m] >= thr))}
+        voc = np.array([tab.items[i].vocals or "unknown" for i in ev])
+        r["vocals"] = {}
+        for lab_v, lab_name in ((0, "human"), (1, "ai")):
+            for v in ("yes", "no", "unknown"):
+                m = (lab == lab_v) & (voc == v)
+                if m.any():
+                    r["vocals"][f"{lab_name}/{v}"] = {"n": int(m.sum()), "mean_logit": float(np.nanmean(s_ev[m])),
+                                                      "flagged": float(np.mean(s_ev[m] >= thr))}
+        for v in ("yes", "no"):  # AUC within songs with (without) vocals: does singing decide?
+            m = voc == v
+            r["vocals"][f"auc_{v}"] = roc_auc(lab[m], s_ev[m]) if m.any() else None
         res["candidates"][cand] = r
     return res
 
 
+def final(tab: Table, split: dict, args) -> int:
+    """Train the CNN on the standard split, calibrate it on the inference path, write the model folder."""
+    import torch
+
+    from aiaudio.frontend import FrontendConfig
+    from aiaudio.model import AIMusicNet, ArchConfig, ModelConfig, save_model
+    from aiaudio.training.evaluate import detector_logits
+    from aiaudio.training.train import fit_platt, threshold_for_fpr, write_manifest
+
+    out = args.model_out
+    out.mkdir(parents=True, exist_ok=True)
+    for name, its in split.items():
+        write_manifest(its, out / "splits" / f"{name}.csv")
+    tr, va = tab.idx(split["train"]), tab.idx(split["val"])
+    tr = np.array([i for i in tr if tab.items[i].role != "eval"], dtype=int)
+    ckpt = out / "checkpoints" / "cnn.pt"
+    fe = FrontendConfig.from_dict(json.loads(Path(args.fe_config).read_text())["frontend"])
+    arch = ArchConfig(**json.loads(args.arch))
+    mcfg = ModelConfig(name=args.name, version=args.version, trained=True, frontend=fe, arch=arch)
+    model = AIMusicNet(mcfg)
+    if ckpt.is_file():  # resumable: the trained CNN is kept
+        model.cnn.load_state_dict(torch.load(ckpt, weights_only=True))
+        print(f"final: CNN from {ckpt}", flush=True)
+    else:
+        t0 = time.time()
+        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed)
+        model.cnn.load_state_dict(net.state_dict())
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(model.cnn.state_dict(), ckpt)
+        print(f"final: CNN trained in {time.time() - t0:.0f} s", flush=True)
+    model.eval()
+    val_items = split["val"]
+    lg = detector_logits(model, val_items, jobs=2)
+    lab = np.array([it.label for it in val_items])
+    ok = np.isfinite(lg)
+    cal = fit_platt(lg[ok], lab[ok])
+    p = np.array([cal(v) for v in lg[ok]])
+    low, t, high = threshold_for_fpr(p[lab[ok] == 0], args.target_fpr)
+    n_comm = sum(1 for it, k in zip(val_items, ok) if k and it.family == "human-commercial")
+    model.config = ModelConfig(
+        name=args.name, version=args.version, trained=True, frontend=fe, arch=arch, calibration=cal,
+        threshold=t, uncertain_low=low, uncertain_high=high,
+        info={"training": {"recipe": "scripts/train_default.sh", "data": args.data, "epochs": args.epochs,
+                           "steps": args.steps, "batch_size": 32, "seed": args.seed, "cache": "scripts/feature_cache.py"},
+              "calibrated_on": f"{int(ok.sum())} validation songs ({int((lab[ok] == 0).sum())} human, {n_comm} of them "
+                               "commercial releases), scored as `aiaudio score` scores them",
+              "threshold_rule": f"at most {args.target_fpr:.0%} false positives on validation human songs"})
+    save_model(model, out)
+    print(f"final: saved {out}: threshold {t:.4f}, band [{low:.4f}, {high:.4f})", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=["loso", "split"])
+    ap.add_argument("mode", choices=["loso", "split", "final"])
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--cache", type=Path, default=CACHE_DIR)
     ap.add_argument("--out", type=Path, required=True)
@@ -258,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fp-C", type=float, default=0.05)
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-out", type=Path, default=None, help="final: the model folder to write")
+    ap.add_argument("--fe-config", default=str(Path(__file__).resolve().parents[1] / "configs" / "default.json"),
+                    help="training config whose front end the model uses (the cache's)")
+    ap.add_argument("--name", default="aiaudio-default")
+    ap.add_argument("--version", default="0.2.0")
     args = ap.parse_args(argv)
     import torch
 
@@ -268,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(tab.items)} items with features ({tab.missing} not cached yet)", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     items = tab.items
+    if args.mode == "final":
+        return final(tab, split_by_group(items, seed=args.seed), args)
     if args.mode == "split":
         folds = {"split": split_by_group(items, seed=args.seed)}
     else:

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The default model's recipe, one command, resumable (every stage keeps what it made):
+#
+#   scripts/train_default.sh MIRRORS [OUT]
+#
+# MIRRORS: the folder of local git mirrors or clones of the repositories that
+# ../shared/data/sources/manifest.csv names (one OWNER+NAME or OWNER/NAME folder each).
+# OUT: where the model goes (default runs/default; copy it to models/default to ship it).
+# Caches: ~/.cache/aiaudio/{sources,training-data,features}. On these 2 CPUs, from a clean
+# cache: extraction ~10 min, Debian excerpts and twins ~2.5 h (one core), feature cache
+# ~20 min, training ~25 min, evaluation ~15 min.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MIRRORS=${1:?usage: scripts/train_default.sh MIRRORS [OUT]}
+OUT=${2:-runs/default}
+PY=${PYTHON:-python}
+DATA=${AIAUDIO_TRAINING_DATA:-$HOME/.cache/aiaudio/training-data}/manifest.csv
+
+$PY scripts/fetch_sources.py --repos "$MIRRORS" --no-progress
+OMP_NUM_THREADS=1 $PY scripts/prepare_training_data.py --jobs "${JOBS:-1}" --no-progress \
+  --source-twin-excerpt-seconds 8 --source-twin-seconds 8 \
+  --source-twin-decoders hifigan,griffinlim-mel128 --source-twin-limit 240
+$PY scripts/feature_cache.py --data "$DATA" --jobs 2
+$PY scripts/train_candidates.py final --data "$DATA" --out "$OUT/candidates" --model-out "$OUT" \
+  --epochs "${EPOCHS:-12}" --steps "${STEPS:-150}"
+$PY -m aiaudio evaluate --model "$OUT" --data "$OUT/splits/test.csv" --out "$OUT/eval" --robustness --max-segments 0 --no-progress
