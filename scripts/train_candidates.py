@@ -98,15 +98,17 @@ def balanced_weights(tab: Table, idx: np.ndarray) -> np.ndarray:
 
 
 def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs: int, steps: int,
-              seed: int, batch: int = 32, lr: float = 2e-3, log=print):
+              seed: int, batch: int = 32, lr: float = 2e-3, log=print, select_best: bool = False, init: dict | None = None):
     import torch
 
     from aiaudio.model import ArchConfig, SpecCNN
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    n_bins, n_frames = tab.spec[0].shape[1:]
+    n_bins, n_frames = tab.spec[0].shape[-2:]
     net = SpecCNN(ArchConfig(**arch), n_bins, n_frames)
+    if init is not None:  # warm start (e.g. from the previous release's CNN)
+        net.load_state_dict(init)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     total = epochs * steps
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.15)
@@ -121,7 +123,7 @@ def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs
             for i in pick:
                 src = tab.aug_spec[i] if (rng.random() < 0.5 and len(tab.aug_spec[i])) else tab.spec[i]
                 xs.append(src[rng.integers(len(src))])
-            x = torch.from_numpy(np.stack(xs).astype(np.float32)).unsqueeze(1)
+            x = torch.from_numpy(np.stack(xs).astype(np.float32)).reshape(batch, 1, n_bins, n_frames)
             y = torch.from_numpy(tab.label[pick].astype(np.float32))
             loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
             opt.zero_grad(set_to_none=True)
@@ -129,7 +131,10 @@ def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs
             opt.step()
             sched.step()
             tot += loss.item()
-        v = cnn_song_logits(net, tab, val)
+        if not select_best and ep < epochs - 1:  # the one-cycle schedule ends at its last epoch
+            log(f"  cnn epoch {ep + 1}/{epochs}: loss {tot / steps:.4f}, {time.time() - t0:.0f} s")
+            continue
+        v = cnn_song_logits(net, tab, val, max_segments=8 if select_best else None)
         auc = roc_auc(tab.label[val], v)
         log(f"  cnn epoch {ep + 1}/{epochs}: loss {tot / steps:.4f}, val AUC {auc:.4f}, {time.time() - t0:.0f} s")
         if auc > best_auc:
@@ -139,9 +144,12 @@ def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs
     return net
 
 
-def cnn_song_logits(net, tab: Table, idx: np.ndarray, aug: bool = False) -> np.ndarray:
-    """Mean segment logit of every item (its cached segments), as the detector aggregates."""
+def cnn_song_logits(net, tab: Table, idx: np.ndarray, aug: bool = False, max_segments: int | None = None) -> np.ndarray:
+    """Mean segment logit of every item (its cached segments), as the detector aggregates;
+    ``max_segments`` evenly spread ones only (faster, for model selection)."""
     import torch
+
+    from feature_cache import _even
 
     net.eval()
     out = np.full(len(idx), np.nan)
@@ -150,7 +158,9 @@ def cnn_song_logits(net, tab: Table, idx: np.ndarray, aug: bool = False) -> np.n
             s = tab.aug_spec[i] if aug else tab.spec[i]
             if len(s) == 0:
                 continue
-            out[j] = float(net(torch.from_numpy(s.astype(np.float32)).unsqueeze(1)).double().mean())
+            if max_segments is not None:
+                s = s[_even(len(s), max_segments)]
+            out[j] = float(net(torch.from_numpy(s.astype(np.float32)).reshape(len(s), 1, *s.shape[-2:])).double().mean())
     return out
 
 
@@ -280,7 +290,13 @@ def final(tab: Table, split: dict, args) -> int:
         print(f"final: CNN from {ckpt}", flush=True)
     else:
         t0 = time.time()
-        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed)
+        init = None
+        if args.init:
+            from aiaudio.model import load_model
+
+            init = load_model(args.init).cnn.state_dict()
+            print(f"final: warm start from the CNN of {args.init}", flush=True)
+        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, select_best=True, init=init)
         model.cnn.load_state_dict(net.state_dict())
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.cnn.state_dict(), ckpt)
@@ -298,7 +314,8 @@ def final(tab: Table, split: dict, args) -> int:
         name=args.name, version=args.version, trained=True, frontend=fe, arch=arch, calibration=cal,
         threshold=t, uncertain_low=low, uncertain_high=high,
         info={"training": {"recipe": "scripts/train_default.sh", "data": args.data, "epochs": args.epochs,
-                           "steps": args.steps, "batch_size": 32, "seed": args.seed, "cache": "scripts/feature_cache.py"},
+                           "steps": args.steps, "batch_size": 32, "seed": args.seed, "cache": "scripts/feature_cache.py",
+                           "warm_start": args.init},
               "calibrated_on": f"{int(ok.sum())} validation songs ({int((lab[ok] == 0).sum())} human, {n_comm} of them "
                                "commercial releases), scored as `aiaudio score` scores them",
               "threshold_rule": f"at most {args.target_fpr:.0%} false positives on validation human songs"})
@@ -307,9 +324,24 @@ def final(tab: Table, split: dict, args) -> int:
     return 0
 
 
+def report(out: Path) -> str:
+    """Markdown tables of the fold results in ``out`` (the model card's comparison)."""
+    res = [json.loads(f.read_text()) for f in sorted(out.glob("*.json"))]
+    lines = ["| held out | candidate | AUC held-out family vs human test | detected at the fold's threshold | "
+             "FPR commercial human test songs | FPR all human test songs | val AUC |", "|---|---|---|---|---|---|---|"]
+    for r in res:
+        for cand, c in r["candidates"].items():
+            fam = c["families"].get(r["fold"], {})
+            def f(v, pct=False):
+                return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.1%}" if pct else f"{v:.3f}")
+            lines.append(f"| {r['fold']} (n={fam.get('n', 0)}) | {cand} | {f(fam.get('auc'))} | {f(fam.get('detected'), True)} | "
+                         f"{f(c['fpr_commercial'], True)} (n={c['n_commercial']}) | {f(c['fpr_human'], True)} (n={c['n_human']}) | {f(c['val_auc'])} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=["loso", "split", "final"])
+    ap.add_argument("mode", choices=["loso", "split", "final", "report"])
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--cache", type=Path, default=CACHE_DIR)
     ap.add_argument("--out", type=Path, required=True)
@@ -324,9 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model-out", type=Path, default=None, help="final: the model folder to write")
     ap.add_argument("--fe-config", default=str(Path(__file__).resolve().parents[1] / "configs" / "default.json"),
                     help="training config whose front end the model uses (the cache's)")
+    ap.add_argument("--init", default=None, help="final: start from the CNN of this model folder (same front end and arch)")
     ap.add_argument("--name", default="aiaudio-default")
     ap.add_argument("--version", default="0.2.0")
     args = ap.parse_args(argv)
+    if args.mode == "report":
+        print(report(args.out))
+        return 0
     import torch
 
     torch.set_num_threads(2)

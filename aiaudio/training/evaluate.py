@@ -353,6 +353,22 @@ def evaluate(
         ps = p0[m]
         rate = float(np.nanmean(ps >= t)) if np.isfinite(ps).any() else float("nan")
         src_rows.append({"source": src, "label": "ai" if lab == 1 else "human", "n": int(m.sum()), "flagged_ai": rate, "mean_p_ai": float(np.nanmean(ps))})
+    # with and without vocals, per label: a detector that keys on singing flags one side of each
+    voc_rows = []
+    vocals = np.array([(getattr(it, "vocals", "") or "unknown") for it in items])
+    for lab in (1, 0):
+        for v in ("yes", "no", "unknown"):
+            m = (labels == lab) & (vocals == v)
+            if m.any():
+                ps = p0[m]
+                voc_rows.append({"label": "ai" if lab == 1 else "human", "vocals": v, "n": int(m.sum()),
+                                 "flagged_ai": float(np.nanmean(ps >= t)) if np.isfinite(ps).any() else float("nan"),
+                                 "mean_p_ai": float(np.nanmean(ps))})
+    for v in ("yes", "no"):
+        m = vocals == v
+        if m.any() and len(set(labels[m])) == 2:
+            voc_rows.append({"label": "AUC", "vocals": v, "n": int(m.sum()), "flagged_ai": float("nan"),
+                             "mean_p_ai": binary_metrics(labels[m], p0[m], t)["auc"]})
     rob_rows = []
     for cond, r in per_condition.items():
         rob_rows.append(
@@ -379,6 +395,7 @@ def evaluate(
         "overall": base,
         "per_generator": gen_rows,
         "per_source": src_rows,
+        "per_vocals": voc_rows,
         "robustness": rob_rows,
         "plots": plots,
     }
@@ -401,6 +418,12 @@ def evaluate(
         "## Per source",
         "",
         _table(src_rows, ["source", "label", "n", "flagged_ai", "mean_p_ai"]),
+        "",
+        "## With and without vocals",
+        "",
+        "Rows `AUC`: the AUC among the songs with (without) vocals, in the `mean_p_ai` column.",
+        "",
+        _table(voc_rows, ["label", "vocals", "n", "flagged_ai", "mean_p_ai"]),
         "",
         "## Robustness",
         "",
