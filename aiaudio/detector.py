@@ -696,7 +696,19 @@ class Detector:
         """Why this input scored as it did: timeline, cue evidence, saliency, summary.
 
         See :func:`aiaudio.explain.explain` for the parameters and what is measured.
+        Explanations need torch (saliency maps take gradients): ``pip install "aiaudio[train]"``.
+
+        Raises
+        ------
+        MissingDependencyError
+            torch is not installed.
         """
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            raise MissingDependencyError(
+                'explanations need PyTorch, which is not installed (scoring does not): pip install "aiaudio[train]"'
+            ) from e
         from .explain import explain
 
         return explain(self, audio, sr, **kwargs)

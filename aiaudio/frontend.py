@@ -1,8 +1,8 @@
 """The spectrogram front end, shared by training and inference.
 
 Audio reaches the model as fixed-length mono segments at the model's sample
-rate (:func:`segment_audio`); :class:`Frontend` (a torch module, defined in
-:mod:`aiaudio.model` and importable from here) turns a batch of segments into
+rate (:func:`segment_audio`); :class:`Frontend` (a torch module, defined on first
+access so that importing this module does not import torch) turns a batch of segments into
 normalised log-power spectrograms. Training calls that very module;
 :func:`spectrogram` computes the same values in numpy (pocketfft, via
 ``scipy.fft``) for the torch-free runtime, within float32 rounding of it (tested).
@@ -11,6 +11,7 @@ This module itself never imports torch.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator
 
@@ -306,10 +307,58 @@ def spectrogram(
     return out
 
 
-def __getattr__(name: str):
-    # the torch module lives with the network, so that importing this module never imports torch
-    if name == "Frontend":
-        from .model import Frontend
+@functools.lru_cache(maxsize=None)
+def _define_frontend() -> type:
+    """Define the torch module :class:`Frontend` (on first use, so that this module never imports torch itself)."""
+    import torch
+    from torch import nn
 
-        return Frontend
+    class Frontend(nn.Module):
+        """Batch of waveform segments -> normalised log-power spectrograms.
+
+        Input ``(batch, samples)`` float32 at ``cfg.sample_rate``; output
+        ``(batch, 1, n_bins, n_frames)``. Each spectrogram is in dB with a floor
+        100 dB below its loudest bin, offset so its mean over time and frequency is 0
+        (the score ignores playback gain), and divided by 20 to keep values near unit scale.
+        """
+
+        def __init__(self, cfg: FrontendConfig):
+            super().__init__()
+            self.cfg = cfg
+            self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
+            self._lo, self._hi = cfg.bin_range
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            spec = torch.stft(
+                x,
+                n_fft=self.cfg.n_fft,
+                hop_length=self.cfg.hop_length,
+                window=self.window,
+                center=False,
+                return_complex=True,
+            )
+            power = spec.real.square() + spec.imag.square()
+            power = power[:, self._lo : self._hi, :]
+            tp = self.cfg.time_pool
+            if tp > 1:
+                n = (power.shape[-1] // tp) * tp
+                power = power[..., :n].reshape(power.shape[0], power.shape[1], n // tp, tp).mean(dim=-1)
+            # floor 100 dB below the segment's peak bin, so the output does not depend on gain
+            floor = power.amax(dim=(1, 2), keepdim=True) * 1e-10 + 1e-30
+            db = 10.0 * torch.log10(power + floor)
+            db = db - db.mean(dim=(1, 2), keepdim=True)
+            return (db / 20.0).unsqueeze(1)
+
+    Frontend.__module__ = __name__
+    Frontend.__qualname__ = "Frontend"
+    return Frontend
+
+
+def __getattr__(name: str):
+    # ``Frontend`` needs torch: it is defined on first access (and then kept as a plain attribute),
+    # so ``import aiaudio.frontend`` stays torch-free; pickles name it aiaudio.frontend.Frontend
+    if name == "Frontend":
+        cls = _define_frontend()
+        globals()["Frontend"] = cls
+        return cls
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

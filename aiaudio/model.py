@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .errors import ModelLoadError
-from .frontend import FrontendConfig
+from .frontend import Frontend, FrontendConfig
 from .modelconfig import (  # noqa: F401  (re-exported: the names every caller imports from here)
     CONFIG_NAME,
     FORMAT_VERSION,
@@ -64,43 +64,6 @@ __all__ = [
     "Frontend",
     "weights_sha256",
 ]
-
-class Frontend(nn.Module):
-    """Batch of waveform segments -> normalised log-power spectrograms.
-
-    Input ``(batch, samples)`` float32 at ``cfg.sample_rate``; output
-    ``(batch, 1, n_bins, n_frames)``. Each spectrogram is in dB with a floor
-    100 dB below its loudest bin, offset so its mean over time and frequency is 0
-    (the score ignores playback gain), and divided by 20 to keep values near unit scale.
-    """
-
-    def __init__(self, cfg: FrontendConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
-        self._lo, self._hi = cfg.bin_range
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(
-            x,
-            n_fft=self.cfg.n_fft,
-            hop_length=self.cfg.hop_length,
-            window=self.window,
-            center=False,
-            return_complex=True,
-        )
-        power = spec.real.square() + spec.imag.square()
-        power = power[:, self._lo : self._hi, :]
-        tp = self.cfg.time_pool
-        if tp > 1:
-            n = (power.shape[-1] // tp) * tp
-            power = power[..., :n].reshape(power.shape[0], power.shape[1], n // tp, tp).mean(dim=-1)
-        # floor 100 dB below the segment's peak bin, so the output does not depend on gain
-        floor = power.amax(dim=(1, 2), keepdim=True) * 1e-10 + 1e-30
-        db = 10.0 * torch.log10(power + floor)
-        db = db - db.mean(dim=(1, 2), keepdim=True)
-        return (db / 20.0).unsqueeze(1)
-
 
 class SpecCNN(nn.Module):
     """Small CNN over a ``(batch, 1, bins, frames)`` spectrogram -> one logit per item.

@@ -291,7 +291,7 @@ class TorchBackend:
 def load_torch_model(model_dir: Path) -> "AIMusicNet":
     """The folder's torch network (:func:`aiaudio.model.load_model`), or a typed error when torch is missing."""
     try:
-        import torch  # noqa: F401
+        import torch
     except ImportError as e:
         raise MissingDependencyError(
             f"this needs PyTorch, which is not installed (scoring runs without it from the model's {ONNX_NAME}; "
@@ -299,4 +299,5 @@ def load_torch_model(model_dir: Path) -> "AIMusicNet":
         ) from e
     from .model import load_model
 
-    return load_model(model_dir)
+    with torch.inference_mode(False):  # first use may come inside an inference_mode block: real tensors
+        return load_model(model_dir)

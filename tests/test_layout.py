@@ -18,9 +18,9 @@ PKG = Path(__file__).resolve().parents[1] / "aiaudio"
 #: The layers, bottom first. A module belongs to exactly one.
 LAYERS: dict[str, set[str]] = {
     # the inference core: load audio, the model, score, the cues. No training code here.
-    "core": {"_version", "errors", "_validate", "_outfiles", "samples", "audio", "files", "dsp", "frontend", "model", "detector", "cues"},
+    "core": {"_version", "errors", "_validate", "_outfiles", "samples", "audio", "files", "dsp", "frontend", "modelconfig", "model", "_torch_inference", "runtime", "detector", "cues"},
     # built on the core: folder scoring, explanations, reports, export, catalogs
-    "app": {"pipeline", "explain", "report", "export", "catalog", "catalog_report", "tags"},
+    "app": {"pipeline", "explain", "report", "export", "catalog", "catalog_report", "tags", "cluster"},
     # the `train` extra: data sets, augmentation, training, evaluation, vocoders
     "training": {"data", "augment", "train", "evaluate", "vocoders"},
     # the command line (``__main__`` is ``python -m aiaudio``): imported by nothing else
