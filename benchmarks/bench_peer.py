@@ -238,6 +238,13 @@ def main() -> int:
     for k, v in prof.items():
         print(f"  {k:<16s} {1000 * v:6.2f} ms/s   {100 * v / tot:5.1f}%")
     print(f"  {'total':<16s} {1000 * tot:6.2f} ms/s   -> {1 / tot:.0f}x real time per core")
+    print("\n== cold start: python -c 'import aiaudio; aiaudio.load_detector()' in a fresh process (median of 5) ==")
+    code = "import sys, aiaudio; d = aiaudio.load_detector({m!r}); assert d.backend == {b!r}; assert ('torch' in sys.modules) == {t}"
+    for backend in ("onnx", "torch"):
+        argv = [sys.executable, "-W", "ignore", "-c", code.format(m=args.model, b=backend, t=backend == "torch")]
+        env = dict(os.environ, AIAUDIO_BACKEND=backend, PYTHONPATH=str(REPO))
+        w, _ = median_time(lambda: subprocess.run(argv, check=True, env=env), 5)
+        print(f"  {backend} backend: {w:.2f} s" + ("  (goal <= 0.5 s; torch not imported)" if backend == "onnx" else ""))
     print(f"\nend: {load()}")
     return 0
 
