@@ -240,3 +240,34 @@ def test_without_torch_scores_equal_the_torch_path(clips: Path, tmp_path: Path) 
     for f in files:
         assert abs(float(rows[Path(f).name]["p_ai"]) - want[f]["p_ai"]) < 1e-4
     assert rows["not_audio.wav"]["error"] and rows["short.wav"]["error"]
+
+
+def test_onnx_backend_memory_stays_flat_on_a_long_file(tmp_path: Path) -> None:
+    """Folder scoring with the ONNX backend: this process's memory does not grow with the file's length."""
+    import tracemalloc
+
+    import soundfile as sf
+
+    from aiaudio.pipeline import score_files
+
+    def noise_wav(path: Path, minutes: int, sr: int = 16000) -> Path:
+        rng = np.random.default_rng(0)
+        with sf.SoundFile(path, "w", samplerate=sr, channels=1, subtype="PCM_16") as f:
+            for _ in range(minutes * 2):
+                f.write((0.1 * rng.standard_normal(30 * sr)).astype(np.float32))
+        return path
+
+    det = load_detector(backend="onnx")
+    peaks = []
+    for minutes in (2, 20):
+        p = noise_wav(tmp_path / f"{minutes}.wav", minutes)
+        tracemalloc.start()
+        try:
+            (_, r), = list(score_files(det, [p], jobs=1, batch_size=8))
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert isinstance(r, aiaudio.Score) and r.duration_s == pytest.approx(minutes * 60)
+    assert det.backend == "onnx"
+    assert peaks[1] < 1.25 * peaks[0] + 1e6, peaks
+    assert peaks[1] < 20 * 60 * 16000 * 4 / 2, peaks  # well under the decoded file
