@@ -271,3 +271,17 @@ def test_onnx_backend_memory_stays_flat_on_a_long_file(tmp_path: Path) -> None:
     assert det.backend == "onnx"
     assert peaks[1] < 1.25 * peaks[0] + 1e6, peaks
     assert peaks[1] < 20 * 60 * 16000 * 4 / 2, peaks  # well under the decoded file
+
+
+def test_export_onnx_into_model_writes_a_usable_model_onnx(tmp_path: Path) -> None:
+    pytest.importorskip("onnxscript")
+    from aiaudio.cli import main
+
+    d = tmp_path / "m"
+    shutil.copytree(default_model_dir(), d)
+    (d / ONNX_NAME).unlink()
+    assert main(["export-onnx", "--model", str(d)]) == 2  # neither -o nor --into-model
+    assert main(["export-onnx", "--model", str(d), "--into-model"]) == 0
+    det = load_detector(d, backend="onnx")
+    x = _signals(det.config.frontend)["noise"]
+    assert np.abs(det.segment_logits(x) - load_detector(d, backend="torch").segment_logits(x)).max() < 1e-4
