@@ -324,7 +324,7 @@ class Detector:
         self._torch: TorchBackend | None = None
         self._onnx_key: tuple | None = None  # the torch weights the ONNX graph stands for
         if model is not None:
-            self._set_model(model, keep_onnx=False)
+            self._set_model(model, keep_onnx=backend is not None)  # both given: the graph stands for this network
 
     def _set_model(self, model: "AIMusicNet", keep_onnx: bool) -> None:
         self._model = model.eval()

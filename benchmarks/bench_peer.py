@@ -20,6 +20,9 @@ cached in ``--workdir``), each the median of ``--repeats`` runs:
 ``aiaudio score DIR``
     the command, end to end in a fresh process (start-up included), with the ONNX backend
     (the default; no torch imported) and with ``AIAUDIO_BACKEND=torch`` (the former path).
+``score_on_dask``
+    :func:`aiaudio.cluster.score_on_dask` on a ``LocalCluster`` of one worker process per core
+    (warm: the workers have loaded the model), when dask.distributed is installed.
 ``where the time goes``
     one core, ms per second of audio, per stage of aiaudio's ONNX path.
 
@@ -217,6 +220,21 @@ def main() -> int:
     rows.append(("`aiaudio score DIR -o OUT`, ONNX backend (default), end to end", cli_onnx))
     cli_torch, _ = median_time(lambda: cli_score(folder, out_torch, args.model, "torch"), R)
     rows.append(("`aiaudio score DIR -o OUT`, torch backend, end to end", cli_torch))
+
+    dask_t = None
+    try:
+        import distributed
+    except ImportError:
+        print("(dask.distributed not installed: no cluster row; pip install \"aiaudio[cluster]\")")
+    else:
+        from aiaudio.cluster import BatchScorer, score_on_dask
+
+        with distributed.LocalCluster(n_workers=ncpu, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+            with distributed.Client(lc) as client:
+                scorer = BatchScorer(args.model)
+                score_on_dask(client, paths[: 2 * ncpu], scorer, chunk=1)  # warm: each worker loads the model
+                dask_t, _ = median_time(lambda: score_on_dask(client, paths, scorer, chunk=8), R)
+        rows.append((f"aiaudio.cluster.score_on_dask, LocalCluster of {ncpu} workers (warm)", dask_t))
 
     print(f"\n== same folder, same run (median of {R}) ==")
     print(f"  {'':<66s} {'wall':>7s}   {'x real time':>11s}   {'/ decode-only':>13s}")
