@@ -31,6 +31,7 @@ __all__ = [
     "score",
     "explain",
     "score_catalog",
+    "BatchScorer",
     "Detector",
     "Score",
     "SegmentScore",
@@ -71,6 +72,10 @@ def __getattr__(name: str):
         from .cues import extract_cues
 
         return extract_cues
+    if name == "BatchScorer":  # the picklable scorer for clusters (aiaudio.cluster)
+        from .cluster import BatchScorer
+
+        return BatchScorer
     if name == "score_catalog":  # imported on first use, like extract_cues
         from .catalog import score_catalog
 

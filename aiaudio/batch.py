@@ -901,7 +901,7 @@ def _run(
             st.files += 1
             yield out.popleft()
 
-    with _TorchThreads(res.torch_threads):
+    with det.threads(res.torch_threads):  # torch or onnxruntime threads (the backend's)
         if res.decode_workers == 0:
             cap = _StderrCapture()
             try:

@@ -168,7 +168,7 @@ def _load_detector(args: argparse.Namespace, command: str, what: str, batch_size
 
     try:
         det = load_detector(args.model) if batch_size is None else load_detector(args.model, batch_size=batch_size)
-    except ModelLoadError as e:
+    except (ModelLoadError, MissingDependencyError, ValueError) as e:  # ValueError: a bad $AIAUDIO_BACKEND
         print(f"aiaudio {command}: {e}", file=sys.stderr)
         return None
     if not det.config.trained:
@@ -875,13 +875,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> int:
-    from .export import export_onnx
+    from .export import export_model_onnx, export_onnx
 
+    if not args.output and not args.into_model:
+        print("aiaudio export-onnx: give -o OUT (the whole model as one file) or --into-model", file=sys.stderr)
+        return 2
     det = _load_detector(args, "export-onnx", "the exported model's scores are")
     if det is None:
         return 1
     try:
-        out = export_onnx(det, path=args.output, opset=args.opset)
+        if args.into_model:
+            out = export_model_onnx(det.model_dir, opset=args.opset)
+        if args.output:
+            out = export_onnx(det, path=args.output, opset=args.opset)
     except ValueError as e:  # an unsupported --opset
         print(f"aiaudio export-onnx: {e}", file=sys.stderr)
         return 2
@@ -1108,7 +1114,11 @@ def build_parser() -> argparse.ArgumentParser:
             'logits into a song p_ai and label. Needs pip install "aiaudio[onnx]".'
         ),
     )
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="the .onnx file to write")
+    p.add_argument("-o", "--output", metavar="OUT", help="the .onnx file to write")
+    p.add_argument(
+        "--into-model", action="store_true",
+        help="write the model folder's model.onnx (the CNN only, for torch-free scoring; see aiaudio.runtime)",
+    )
     p.add_argument("-m", "--model", metavar="DIR", help="model directory (default: the shipped default model)")
     p.add_argument("--opset", type=int, metavar="N", help="ONNX opset, 18 or later (default: the exporter's)")
     p.set_defaults(func=cmd_export_onnx)

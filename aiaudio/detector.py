@@ -33,7 +33,7 @@ Confidence
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import io
 import math
 import os
@@ -43,8 +43,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from .audio import (
     FULL_SCALE_LIMIT,
@@ -58,12 +56,14 @@ from .audio import (
     to_mono,
     validate_samples,
 )
-from .errors import AudioLoadError, ClipTooShortError, InvalidInputError, ModelLoadError
+from .errors import AudioLoadError, ClipTooShortError, InvalidInputError, MissingDependencyError, ModelLoadError
 from .frontend import FrontendConfig, iter_segments
-from .model import AIMusicNet, ModelConfig, load_model
+from .modelconfig import ModelConfig, load_config
+from .runtime import OnnxBackend, TorchBackend, backend_name, load_torch_model, onnx_problem
 
 if TYPE_CHECKING:
     from .explain import Explanation
+    from .model import AIMusicNet
 
 __all__ = [
     "Detector",
@@ -297,27 +297,72 @@ class Detector:
 
     Parameters
     ----------
-    model : AIMusicNet
-        The network (front end + CNN), in eval mode.
+    model : AIMusicNet, optional
+        The torch network (front end + CNN), put in eval mode. ``None`` with ``backend``:
+        the network is then loaded from ``model_dir`` when first needed (:attr:`model`).
     model_dir : Path, optional
         Where it was loaded from.
     batch_size : int
         Segments per forward pass.
+    backend : aiaudio.runtime.OnnxBackend, optional
+        Compute the segment logits with this torch-free backend (see :mod:`aiaudio.runtime`).
     """
 
-    def __init__(self, model: AIMusicNet, model_dir: Path | None = None, batch_size: int = 32):
-        self.model = model.eval()
-        self.model_dir = model_dir
+    def __init__(
+        self, model: "AIMusicNet | None" = None, model_dir: Path | None = None, batch_size: int = 32, *,
+        backend: OnnxBackend | None = None,
+    ):
+        if model is None and backend is None:
+            raise ValueError("a Detector needs a model or a backend: make one with aiaudio.load_detector()")
+        self.model_dir = Path(model_dir) if model_dir is not None else None
         self.batch_size = int(batch_size)
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
-        self._fast: nn.Module | None = None
-        self._fast_key: tuple | None = None
+        self._onnx = backend
+        self._config = backend.config if backend is not None else model.config  # type: ignore[union-attr]
+        self._model: Any = None
+        self._torch: TorchBackend | None = None
+        self._onnx_key: tuple | None = None  # the torch weights the ONNX graph stands for
+        if model is not None:
+            self._set_model(model, keep_onnx=backend is not None)  # both given: the graph stands for this network
+
+    def _set_model(self, model: "AIMusicNet", keep_onnx: bool) -> None:
+        self._model = model.eval()
+        self._torch = TorchBackend(self._model)
+        if keep_onnx:
+            self._onnx_key = self._torch._ti.weights_key(self._model)
+        else:
+            self._onnx = None
 
     # ---------------------------------------------------------------- properties
     @property
+    def model(self) -> "AIMusicNet":
+        """The torch network (loaded from :attr:`model_dir` on first use when the ONNX backend scores).
+
+        Raises
+        ------
+        MissingDependencyError
+            torch is not installed (``pip install "aiaudio[train]"``).
+        """
+        if self._model is None:
+            if self.model_dir is None:
+                raise ModelLoadError("this detector has no torch network and no model folder to load one from")
+            self._set_model(load_torch_model(self.model_dir), keep_onnx=True)
+        return self._model
+
+    @model.setter
+    def model(self, model: "AIMusicNet") -> None:
+        self._config = model.config
+        self._set_model(model, keep_onnx=False)
+
+    @property
     def config(self) -> ModelConfig:
-        return self.model.config
+        return self._model.config if self._model is not None else self._config
+
+    @property
+    def backend(self) -> str:
+        """``"onnx"`` or ``"torch"``: what computes the segment logits now (see :mod:`aiaudio.runtime`)."""
+        return self._active().name
 
     @property
     def sample_rate(self) -> int:
@@ -330,7 +375,24 @@ class Detector:
 
     def __repr__(self) -> str:
         state = "trained" if self.config.trained else "UNTRAINED placeholder"
-        return f"Detector({self.version}, {state}, from {self.model_dir})"
+        return f"Detector({self.version}, {state}, {self.backend}, from {self.model_dir})"
+
+    def _active(self) -> "OnnxBackend | TorchBackend":
+        """The ONNX backend while the torch network is not loaded, or is loaded unchanged, in eval mode
+        and without hooks (instrumentation must see every pass); else the torch backend."""
+        if self._onnx is not None:
+            m = self._model
+            if m is None:
+                return self._onnx
+            ti = self._torch._ti  # type: ignore[union-attr]
+            if not m.training and not ti.has_hooks(m) and ti.weights_key(m) == self._onnx_key:
+                return self._onnx
+        self.model  # noqa: B018  (loads it when needed)
+        return self._torch  # type: ignore[return-value]
+
+    def threads(self, n: int) -> contextlib.AbstractContextManager:
+        """Context manager: compute segment logits with ``n`` threads inside the block."""
+        return self._active().threads(n)
 
     # ---------------------------------------------------------------- pieces
     def segment_logits(self, segments: np.ndarray, batch_size: int | None = None) -> np.ndarray:
@@ -351,26 +413,22 @@ class Detector:
 
         Notes
         -----
-        Inference runs a copy of :attr:`model` with every batch norm folded into the
-        convolution before it, channels-last tensors and the spectrograms computed a few
-        segments at a time: 2-4x faster on CPUs, same logits within float rounding. The copy
-        is rebuilt when the model's weights change. The plain :attr:`model` runs instead
-        while it is in training mode or carries forward hooks, so instrumentation (saliency,
-        feature capture) sees every pass.
+        With the ONNX backend (:attr:`backend`), the numpy front end and the CNN in
+        onnxruntime compute them; with torch, a copy of :attr:`model` with every batch norm
+        folded into the convolution before it, channels-last tensors and the spectrograms
+        computed a few segments at a time (2-4x faster on CPUs than the plain module). The
+        two agree within 1e-4. The torch copy is rebuilt when the model's weights change.
+        The plain :attr:`model` runs instead while it is in training mode, carries forward
+        hooks or has been changed since loading, so instrumentation (saliency, feature
+        capture) sees every pass.
         """
         bs = self.batch_size if batch_size is None else int(batch_size)
         if bs < 1:
             raise ValueError("batch_size must be >= 1")
-        x = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
-        net = self._inference_net()
-        out = []
-        with torch.inference_mode():
-            for i in range(0, x.shape[0], bs):
-                out.append(net(x[i : i + bs]).double().numpy())
-        return np.concatenate(out) if out else np.zeros(0)
+        return self._active().segment_logits(segments, bs)
 
     def segment_embeddings(self, segments: np.ndarray, batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and pooled CNN features of a batch of segments, in one pass.
+        """Logits and pooled CNN features of a batch of segments, in one pass (torch backend).
 
         The features are what the head of the CNN reads: the last conv block's output
         averaged over time and flattened (channels x frequency rows); the logit is the head
@@ -390,12 +448,14 @@ class Detector:
         features : np.ndarray
             ``float32``, shape ``(n, d)``.
         """
+        import torch
+
         bs = self.batch_size if batch_size is None else int(batch_size)
         if bs < 1:
             raise ValueError("batch_size must be >= 1")
         x = torch.from_numpy(np.ascontiguousarray(segments, dtype=np.float32))
         net = self._inference_net()
-        spec = net.spectrogram if isinstance(net, _InferenceNet) else net.frontend
+        spec = net.spectrogram if isinstance(net, self._torch._ti.InferenceNet) else net.frontend  # type: ignore[union-attr]
         cnn = net.cnn
         logits, feats = [], []
         with torch.inference_mode():
@@ -407,8 +467,8 @@ class Detector:
             return np.zeros(0), np.zeros((0, 0), dtype=np.float32)
         return np.concatenate(logits), np.concatenate(feats)
 
-    def inference_parts(self) -> tuple[nn.Module, nn.Module]:
-        """The front end and the CNN that compute the segment logits (see :meth:`segment_logits`).
+    def inference_parts(self) -> tuple[Any, Any]:
+        """The torch front end and CNN that compute the segment logits (see :meth:`segment_logits`).
 
         Returns
         -------
@@ -420,16 +480,10 @@ class Detector:
         net = self._inference_net()
         return net.frontend, net.cnn
 
-    def _inference_net(self) -> nn.Module:
-        """The module that computes segment logits (see :meth:`segment_logits`)."""
-        m = self.model
-        if m.training or _has_hooks(m):
-            return m
-        key = _weights_key(m)
-        if self._fast is None or self._fast_key != key:
-            self._fast = _InferenceNet(m)
-            self._fast_key = key
-        return self._fast
+    def _inference_net(self) -> Any:
+        """The torch module that computes segment logits (see :meth:`segment_logits`)."""
+        self.model  # noqa: B018  (loads it when needed)
+        return self._torch.inference_net()  # type: ignore[union-attr]
 
     def calibrate(self, logit: float) -> float:
         """Map a logit to a calibrated probability (the model's Platt scaling)."""
@@ -642,7 +696,19 @@ class Detector:
         """Why this input scored as it did: timeline, cue evidence, saliency, summary.
 
         See :func:`aiaudio.explain.explain` for the parameters and what is measured.
+        Explanations need torch (saliency maps take gradients): ``pip install "aiaudio[train]"``.
+
+        Raises
+        ------
+        MissingDependencyError
+            torch is not installed.
         """
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            raise MissingDependencyError(
+                'explanations need PyTorch, which is not installed (scoring does not): pip install "aiaudio[train]"'
+            ) from e
         from .explain import explain
 
         return explain(self, audio, sr, **kwargs)
@@ -898,69 +964,6 @@ def too_short_error(total: int, fe: FrontendConfig, path: str) -> ClipTooShortEr
     )
 
 
-def _has_hooks(model: nn.Module) -> bool:
-    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
-
-
-def _weights_key(model: nn.Module) -> tuple:
-    """Changes whenever a parameter or buffer of ``model`` is replaced or modified in place."""
-    return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
-
-
-def _fold_batch_norms(seq: nn.Module) -> nn.Module:
-    """``Conv2d`` followed by ``BatchNorm2d`` in a ``Sequential`` -> one ``Conv2d`` (eval mode)."""
-    if not isinstance(seq, nn.Sequential):
-        return seq
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    layers = list(seq)
-    out: list[nn.Module] = []
-    i = 0
-    while i < len(layers):
-        a = layers[i]
-        b = layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and b.track_running_stats:
-            out.append(fuse_conv_bn_eval(a, b))
-            i += 2
-        else:
-            out.append(a)
-            i += 1
-    return nn.Sequential(*out)
-
-
-#: Segments per front-end call in :class:`_InferenceNet` (keeps the STFT in the CPU caches).
-_FRONTEND_CHUNK = 4
-
-
-class _InferenceNet(nn.Module):
-    """An eval-only copy of :class:`~aiaudio.model.AIMusicNet` tuned for CPU inference.
-
-    Batch norms are folded into their convolutions and the CNN runs on channels-last
-    tensors (oneDNN's fast layout: max-pooling in the default layout alone costs as much
-    as all the convolutions); the front end runs on a few segments at a time. Same logits
-    as the original within float rounding.
-    """
-
-    def __init__(self, model: AIMusicNet):
-        super().__init__()
-        m = copy.deepcopy(model).eval()
-        m.cnn.features = _fold_batch_norms(m.cnn.features)
-        self.frontend = m.frontend
-        self.cnn = m.cnn.to(memory_format=torch.channels_last)
-        self.eval()
-
-    def spectrogram(self, x: torch.Tensor) -> torch.Tensor:
-        """The front end's output for ``x``, channels-last, computed :data:`_FRONTEND_CHUNK` segments at a time."""
-        # The STFT of a whole batch outgrows the CPU caches (32 segments of 4 s make 32 MB of
-        # complex spectra) and then costs up to 3x more per segment: run it a few at a time.
-        n = _FRONTEND_CHUNK
-        parts = [self.frontend(x[i : i + n]) for i in range(0, x.shape[0], n)]
-        return (parts[0] if len(parts) == 1 else torch.cat(parts)).contiguous(memory_format=torch.channels_last)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.cnn(self.spectrogram(x))
-
-
 def _cues(y: np.ndarray, sr: int) -> dict[str, float]:
     # validated samples; no level warning here: the score's flag and warning say it
     from .cues import _all_cues, _as_2d, _check_sr
@@ -968,16 +971,23 @@ def _cues(y: np.ndarray, sr: int) -> dict[str, float]:
     return _all_cues(_as_2d(y), _check_sr(sr))
 
 
-def load_detector(model: str | os.PathLike[str] | None = None, *, batch_size: int = 32) -> Detector:
+def load_detector(
+    model: str | os.PathLike[str] | None = None, *, batch_size: int = 32, backend: str | None = None
+) -> Detector:
     """Load a detector.
 
     Parameters
     ----------
     model : path, optional
-        A model directory (``config.json`` + ``model.safetensors``); ``None`` for the
-        default model (see :func:`default_model_dir`).
+        A model directory (``config.json`` + ``model.safetensors`` and/or ``model.onnx``);
+        ``None`` for the default model (see :func:`default_model_dir`).
     batch_size : int
         Segments per forward pass.
+    backend : {"auto", "onnx", "torch"}, optional
+        What computes the segment logits (see :mod:`aiaudio.runtime`); default
+        ``$AIAUDIO_BACKEND``, else ``"auto"``: ONNX (numpy front end + onnxruntime, no
+        torch) when the folder holds a ``model.onnx`` of its current weights, else torch.
+        Both give the same scores within 1e-4.
 
     Returns
     -------
@@ -986,15 +996,41 @@ def load_detector(model: str | os.PathLike[str] | None = None, *, batch_size: in
     Raises
     ------
     ModelLoadError
-        When the directory is missing or holds an invalid model.
+        When the directory is missing or holds an invalid model, when ``backend="onnx"``
+        and its ``model.onnx`` is missing or stale, or when neither backend can run it
+        (no usable ``model.onnx`` and no torch).
+    MissingDependencyError
+        ``backend="torch"`` without torch, or ``backend="onnx"`` without onnxruntime.
+    ValueError
+        An unknown ``backend``.
     """
+    name = backend_name(backend)
     d = Path(model) if model is not None else default_model_dir()
     if not d.is_dir():
         raise ModelLoadError(
             f"{d}: no model directory here. Pass a directory holding config.json and "
             "model.safetensors, or omit it for the default model."
         )
-    return Detector(load_model(d), model_dir=d, batch_size=batch_size)
+    if name == "torch":
+        return Detector(load_torch_model(d), model_dir=d, batch_size=batch_size)
+    config = load_config(d)
+    problem = onnx_problem(d)
+    if problem is None:
+        try:
+            return Detector(None, model_dir=d, batch_size=batch_size, backend=OnnxBackend(d, config))
+        except ModelLoadError as e:
+            if name == "onnx":
+                raise
+            problem = str(e)
+            warnings.warn(f"aiaudio: {problem}; scoring with torch instead", RuntimeWarning, stacklevel=2)
+    elif name == "onnx":
+        if "onnxruntime" in problem:
+            raise MissingDependencyError(problem)
+        raise ModelLoadError(problem)
+    try:
+        return Detector(load_torch_model(d), model_dir=d, batch_size=batch_size)
+    except MissingDependencyError as e:
+        raise ModelLoadError(f"{d}: cannot score with this model: {problem}; and {e}") from e
 
 
 _DEFAULT: Detector | None = None

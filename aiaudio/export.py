@@ -16,8 +16,15 @@ Metadata
     provenance) and :data:`METADATA_USAGE` says how to turn segment logits into a song
     probability and label, as :class:`~aiaudio.detector.Detector` does.
 
-Exporting needs the optional extra: ``pip install "aiaudio[onnx]"`` (``onnx`` and
-``onnxscript``; ``onnxruntime`` to run the file).
+The CNN alone
+    :func:`export_model_onnx` writes a model folder's ``model.onnx``: the CNN only
+    (input ``spectrogram`` ``float32 (batch, 1, n_bins, n_frames)``, the front end's output;
+    output ``logits``), tied to the folder's ``model.safetensors`` by its SHA-256. It is
+    what the torch-free scorer runs (:mod:`aiaudio.runtime`: the front end in numpy,
+    the CNN in onnxruntime). ``aiaudio export-onnx --model DIR --into-model`` writes it.
+
+Exporting needs the optional extra: ``pip install "aiaudio[onnx]"`` (``onnx``,
+``onnxscript`` and torch; ``onnxruntime`` to run the file).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ import torch
 from ._version import __version__
 from .errors import MissingDependencyError
 from .model import AIMusicNet, ModelConfig
+from .modelconfig import ONNX_NAME, WEIGHTS_NAME, weights_sha256
+from .runtime import CNN_INPUT_NAME, METADATA_GRAPH, METADATA_WEIGHTS
 
 if TYPE_CHECKING:
     from .detector import Detector
@@ -50,6 +59,7 @@ __all__ = [
     "METADATA_EXPORTER",
     "MIN_OPSET",
     "export_onnx",
+    "export_model_onnx",
     "onnx_metadata",
     "usage_note",
 ]
@@ -122,8 +132,67 @@ def export_onnx(
     net = _as_model(model)
     program = _export_program(net, opset)
     program.model.metadata_props.update(onnx_metadata(net.config))
+    program.model.metadata_props[METADATA_GRAPH] = "full"
     program.model.doc_string = usage_note(net.config)
     out = Path(path)
+    _save_atomically(program, out)
+    return out
+
+
+def export_model_onnx(model: str | os.PathLike[str] | None = None, *, opset: int | None = None) -> Path:
+    """Write a model folder's ``model.onnx``: its CNN, for the torch-free scorer.
+
+    Parameters
+    ----------
+    model : path or None
+        The model directory (``config.json`` + ``model.safetensors``); ``None`` for the
+        default model (:func:`~aiaudio.detector.default_model_dir`).
+    opset : int, optional
+        As for :func:`export_onnx`.
+
+    Returns
+    -------
+    Path
+        ``DIR/model.onnx``. Its graph maps ``spectrogram``, ``float32 (batch, 1, n_bins,
+        n_frames)`` (:func:`aiaudio.frontend.spectrogram` of the segments), to ``logits``,
+        ``float32 (batch,)``; ``metadata_props`` hold what :func:`onnx_metadata` lists,
+        ``aiaudio_graph = "cnn"`` and ``aiaudio_weights_sha256``, the SHA-256 of the
+        folder's ``model.safetensors`` (a graph of other weights is refused as stale).
+
+    Raises
+    ------
+    MissingDependencyError, ValueError, ModelLoadError, OSError
+        As for :func:`export_onnx`.
+    """
+    from .detector import default_model_dir, load_detector
+
+    _require(_EXPORT_PACKAGES, "exporting to ONNX")
+    _check_opset(opset)
+    d = Path(model) if model is not None else default_model_dir()
+    net = copy.deepcopy(load_detector(d, backend="torch").model).eval()
+    fe = net.config.frontend
+    example = torch.zeros(2, 1, fe.n_bins, fe.n_frames)  # 2, not 1: 1 would be specialised
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            net.cnn,
+            (example,),
+            dynamo=True,
+            verbose=False,
+            input_names=[CNN_INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+        )
+    assert program is not None
+    program.model.metadata_props.update(onnx_metadata(net.config))
+    program.model.metadata_props[METADATA_GRAPH] = "cnn"
+    program.model.metadata_props[METADATA_WEIGHTS] = weights_sha256(d / WEIGHTS_NAME)
+    program.model.doc_string = (
+        f"aiaudio model {net.config.name}@{net.config.version}: the CNN only. Input '{CNN_INPUT_NAME}': float32 "
+        f"(batch, 1, {fe.n_bins}, {fe.n_frames}), the front end's output (aiaudio.frontend.spectrogram); "
+        f"output '{OUTPUT_NAME}': float32 (batch,) segment logits."
+    )
+    out = d / ONNX_NAME
     _save_atomically(program, out)
     return out
 

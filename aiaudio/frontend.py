@@ -1,23 +1,25 @@
 """The spectrogram front end, shared by training and inference.
 
 Audio reaches the model as fixed-length mono segments at the model's sample
-rate (:func:`segment_audio`); :class:`Frontend` turns a batch of segments into
-normalised log-power spectrograms. Training calls the very same module, so the
-two can never disagree.
+rate (:func:`segment_audio`); :class:`Frontend` (a torch module, defined on first
+access so that importing this module does not import torch) turns a batch of segments into
+normalised log-power spectrograms. Training calls that very module;
+:func:`spectrogram` computes the same values in numpy (pocketfft, via
+``scipy.fft``) for the torch-free runtime, within float32 rounding of it (tested).
+This module itself never imports torch.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator
 
 import numpy as np
-import torch
-from torch import nn
 
 from . import _validate as _v
 
-__all__ = ["FrontendConfig", "Frontend", "iter_segments", "segment_audio", "segment_starts"]
+__all__ = ["FrontendConfig", "Frontend", "iter_segments", "segment_audio", "segment_starts", "spectrogram"]
 
 
 #: Allowed ranges of the front-end settings (inclusive); see :class:`FrontendConfig`.
@@ -235,38 +237,128 @@ def segment_audio(y: np.ndarray, cfg: FrontendConfig) -> tuple[np.ndarray, np.nd
     return np.stack([p[1] for p in pairs]), starts
 
 
-class Frontend(nn.Module):
-    """Batch of waveform segments -> normalised log-power spectrograms.
+def hann_window(n: int) -> np.ndarray:
+    """The periodic Hann window of ``n`` samples, float32, computed as ``torch.hann_window(n)`` is
+    (in float32 arithmetic: equal to it within one float32 step)."""
+    k = np.arange(n, dtype=np.float32) * np.float32(2.0 * np.pi / n)
+    return (np.cos(k) * np.float32(-0.5) + np.float32(0.5)).astype(np.float32)
 
-    Input ``(batch, samples)`` float32 at ``cfg.sample_rate``; output
-    ``(batch, 1, n_bins, n_frames)``. Each spectrogram is in dB with a floor
-    100 dB below its loudest bin, offset so its mean over time and frequency is 0
-    (the score ignores playback gain), and divided by 20 to keep values near unit scale.
+
+#: Segments per FFT call in :func:`spectrogram` (keeps the frames in the CPU caches).
+SPECTROGRAM_CHUNK = 8
+
+
+def spectrogram(
+    segments: np.ndarray, cfg: FrontendConfig, *, window: np.ndarray | None = None, dtype: type = np.float32
+) -> np.ndarray:
+    """Normalised log-power spectrograms of waveform segments: :class:`Frontend` in numpy.
+
+    The same computation as the torch module (STFT without centring, periodic Hann window,
+    power, bins ``cfg.bin_range``, ``time_pool`` averaging, dB with a floor 100 dB below the
+    peak, mean removed, / 20) with pocketfft (``scipy.fft.rfft``). In float64 it equals the
+    torch module run in float64 within 1e-10; in float32 (the default, 1.4x faster) it
+    is as far from those exact values as the torch module in float32 is (about 1e-7 on
+    bins well above the floor, up to 1e-3 on bins near the -100 dB floor, where any
+    float32 FFT's rounding shows; the CNN's logits move by under 1e-4).
+
+    Parameters
+    ----------
+    segments : np.ndarray
+        ``(batch, samples)`` mono samples at ``cfg.sample_rate`` (``samples >= cfg.n_fft``).
+    cfg : FrontendConfig
+    window : np.ndarray, optional
+        :func:`hann_window` of ``cfg.n_fft`` (pass it to save recomputing it).
+    dtype : numpy float type
+        Precision of the computation: ``np.float32`` (default, as the torch module) or ``np.float64``.
+
+    Returns
+    -------
+    np.ndarray
+        Of ``dtype``, shape ``(batch, 1, n_bins, frames)``.
     """
+    from numpy.lib.stride_tricks import sliding_window_view
+    from scipy import fft as sfft
 
-    def __init__(self, cfg: FrontendConfig):
-        super().__init__()
-        self.cfg = cfg
-        self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
-        self._lo, self._hi = cfg.bin_range
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(
-            x,
-            n_fft=self.cfg.n_fft,
-            hop_length=self.cfg.hop_length,
-            window=self.window,
-            center=False,
-            return_complex=True,
-        )
-        power = spec.real.square() + spec.imag.square()
-        power = power[:, self._lo : self._hi, :]
-        tp = self.cfg.time_pool
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    x = np.asarray(segments, dtype=dt)
+    if x.ndim != 2 or x.shape[1] < cfg.n_fft:
+        raise ValueError(f"segments must be (batch, samples) with samples >= n_fft = {cfg.n_fft}, got shape {x.shape}")
+    w = (hann_window(cfg.n_fft) if window is None else window).astype(dt, copy=False)
+    lo, hi = cfg.bin_range
+    tp = cfg.time_pool
+    n_frames = 1 + (x.shape[1] - cfg.n_fft) // cfg.hop_length
+    cols = n_frames // tp
+    out = np.empty((x.shape[0], 1, hi - lo, cols), dtype=dt)
+    one = dt.type
+    for i in range(0, x.shape[0], SPECTROGRAM_CHUNK):
+        part = x[i : i + SPECTROGRAM_CHUNK]
+        frames = sliding_window_view(part, cfg.n_fft, axis=1)[:, :: cfg.hop_length][:, :n_frames] * w
+        spec = sfft.rfft(frames, axis=-1)[..., lo:hi]  # (b, frames, bins), complex64
+        power = spec.real * spec.real + spec.imag * spec.imag
         if tp > 1:
-            n = (power.shape[-1] // tp) * tp
-            power = power[..., :n].reshape(power.shape[0], power.shape[1], n // tp, tp).mean(dim=-1)
-        # floor 100 dB below the segment's peak bin, so the output does not depend on gain
-        floor = power.amax(dim=(1, 2), keepdim=True) * 1e-10 + 1e-30
-        db = 10.0 * torch.log10(power + floor)
-        db = db - db.mean(dim=(1, 2), keepdim=True)
-        return (db / 20.0).unsqueeze(1)
+            power = power[:, : cols * tp].reshape(power.shape[0], cols, tp, power.shape[2]).mean(axis=2)
+        power = power.transpose(0, 2, 1)  # (b, bins, columns)
+        floor = power.max(axis=(1, 2), keepdims=True) * one(1e-10) + one(1e-30)
+        db = np.log10(power + floor) * one(10.0)
+        db -= db.mean(axis=(1, 2), keepdims=True)
+        out[i : i + part.shape[0], 0] = db / one(20.0)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def _define_frontend() -> type:
+    """Define the torch module :class:`Frontend` (on first use, so that this module never imports torch itself)."""
+    import torch
+    from torch import nn
+
+    class Frontend(nn.Module):
+        """Batch of waveform segments -> normalised log-power spectrograms.
+
+        Input ``(batch, samples)`` float32 at ``cfg.sample_rate``; output
+        ``(batch, 1, n_bins, n_frames)``. Each spectrogram is in dB with a floor
+        100 dB below its loudest bin, offset so its mean over time and frequency is 0
+        (the score ignores playback gain), and divided by 20 to keep values near unit scale.
+        """
+
+        def __init__(self, cfg: FrontendConfig):
+            super().__init__()
+            self.cfg = cfg
+            self.register_buffer("window", torch.hann_window(cfg.n_fft, periodic=True), persistent=False)
+            self._lo, self._hi = cfg.bin_range
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            spec = torch.stft(
+                x,
+                n_fft=self.cfg.n_fft,
+                hop_length=self.cfg.hop_length,
+                window=self.window,
+                center=False,
+                return_complex=True,
+            )
+            power = spec.real.square() + spec.imag.square()
+            power = power[:, self._lo : self._hi, :]
+            tp = self.cfg.time_pool
+            if tp > 1:
+                n = (power.shape[-1] // tp) * tp
+                power = power[..., :n].reshape(power.shape[0], power.shape[1], n // tp, tp).mean(dim=-1)
+            # floor 100 dB below the segment's peak bin, so the output does not depend on gain
+            floor = power.amax(dim=(1, 2), keepdim=True) * 1e-10 + 1e-30
+            db = 10.0 * torch.log10(power + floor)
+            db = db - db.mean(dim=(1, 2), keepdim=True)
+            return (db / 20.0).unsqueeze(1)
+
+    Frontend.__module__ = __name__
+    Frontend.__qualname__ = "Frontend"
+    return Frontend
+
+
+def __getattr__(name: str):
+    # ``Frontend`` needs torch: it is defined on first access (and then kept as a plain attribute),
+    # so ``import aiaudio.frontend`` stays torch-free; pickles name it aiaudio.frontend.Frontend
+    if name == "Frontend":
+        cls = _define_frontend()
+        globals()["Frontend"] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,33 +1,50 @@
-"""The small CNN, its configuration, and safe save/load (safetensors + JSON).
+"""The small CNN (torch), the torch front end, and safe save/load (safetensors + JSON).
 
-A model directory holds two files:
+A model directory holds:
 
 ``config.json``
-    Front end, architecture, calibration, threshold, version and provenance.
+    Front end, architecture, calibration, threshold, version and provenance
+    (:mod:`aiaudio.modelconfig`, readable without torch; its names are re-exported here).
 ``model.safetensors``
     The weights. Loading never unpickles, so a model file cannot run code.
+``model.onnx`` (optional)
+    The CNN as an ONNX graph, so that scoring runs without torch (:mod:`aiaudio.runtime`).
+    :func:`save_model` (new weights) removes it; ``aiaudio export-onnx --into-model`` writes it.
 """
 
 from __future__ import annotations
 
 import errno
 import json
-import math
 import os
 import secrets
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from torch import nn
 
-from . import _validate as _v
 from .errors import ModelLoadError
 from .frontend import Frontend, FrontendConfig
+from .modelconfig import (  # noqa: F401  (re-exported: the names every caller imports from here)
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    MAX_BLOCKS,
+    MAX_CHANNELS,
+    MAX_CONFIG_BYTES,
+    MAX_HIDDEN,
+    MAX_INFO_DEPTH,
+    ONNX_NAME,
+    WEIGHTS_NAME,
+    ArchConfig,
+    Calibration,
+    ModelConfig,
+    load_config,
+    weights_sha256,
+)
 
 __all__ = [
     "ArchConfig",
@@ -42,171 +59,11 @@ __all__ = [
     "expected_weight_shapes",
     "CONFIG_NAME",
     "WEIGHTS_NAME",
+    "ONNX_NAME",
     "FORMAT_VERSION",
+    "Frontend",
+    "weights_sha256",
 ]
-
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-#: Version of the model directory layout; bumped on incompatible changes.
-FORMAT_VERSION = 1
-
-
-#: Allowed architecture sizes (inclusive); see :class:`ArchConfig`.
-MAX_BLOCKS = 8
-MAX_CHANNELS = 1024
-MAX_HIDDEN = 4096
-#: Deepest nesting of the free-form ``info`` object, and the largest ``config.json`` read.
-MAX_INFO_DEPTH = 64
-MAX_CONFIG_BYTES = 16 * 2**20
-
-
-@dataclass(frozen=True)
-class ArchConfig:
-    """Architecture of :class:`SpecCNN`.
-
-    Attributes
-    ----------
-    channels : tuple of int
-        Output channels of each conv block (3x3 conv, batch norm, ReLU, 2x2 max-pool).
-    hidden : int
-        Width of the hidden layer of the head.
-    dropout : float
-        Dropout before the output layer (training only).
-
-    Checked when made: 1 to 8 blocks of 1 to 1024 channels, ``hidden`` in [1, 4096],
-    ``dropout`` in [0, 1) (a ``TypeError`` or ``ValueError`` naming the field).
-    """
-
-    channels: tuple[int, ...] = (16, 32, 64, 128)
-    hidden: int = 64
-    dropout: float = 0.2
-
-    def __post_init__(self) -> None:
-        ch = self.channels
-        if isinstance(ch, (str, bytes)) or not isinstance(ch, (list, tuple)):
-            raise TypeError(f"arch.channels must be a list of 1 to {MAX_BLOCKS} integers, got {ch!r:.60}")
-        if not 1 <= len(ch) <= MAX_BLOCKS:
-            raise ValueError(f"arch.channels must be a list of 1 to {MAX_BLOCKS} integers, got {len(ch)} of them")
-        object.__setattr__(
-            self, "channels", tuple(_v.integer(f"arch.channels[{i}]", c, 1, MAX_CHANNELS) for i, c in enumerate(ch))
-        )
-        object.__setattr__(self, "hidden", _v.integer("arch.hidden", self.hidden, 1, MAX_HIDDEN))
-        object.__setattr__(self, "dropout", _v.real("arch.dropout", self.dropout, 0.0, 1.0, hi_open=True))
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Platt scaling of the song logit: ``p = sigmoid(a * logit + b)``.
-
-    ``a`` and ``b`` must be finite numbers (checked when made).
-    """
-
-    a: float = 1.0
-    b: float = 0.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "a", _v.real("calibration.a", self.a))
-        object.__setattr__(self, "b", _v.real("calibration.b", self.b))
-
-    def __call__(self, logit: float) -> float:
-        z = self.a * logit + self.b
-        if z >= 0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
-
-
-@dataclass
-class ModelConfig:
-    """Everything a model directory says about its model, besides the weights.
-
-    Attributes
-    ----------
-    name, version : str
-        Identify the model; ``version`` goes into every score.
-    trained : bool
-        ``False`` for a placeholder whose scores mean nothing; scoring then warns.
-    frontend : FrontendConfig
-    arch : ArchConfig
-    calibration : Calibration
-        Maps the song logit (mean of segment logits) to a probability.
-    threshold : float
-        ``p_ai`` at or above which a song is labelled ``ai``.
-    uncertain_low, uncertain_high : float
-        Songs with ``uncertain_low <= p_ai < uncertain_high`` are labelled ``uncertain``.
-    aggregation : str
-        How segment scores make a song score; only ``"mean_logit"`` (the mean of the
-        segment logits, then calibration).
-    info : dict
-        Free-form provenance (training data, recipe, metrics files), kept as is
-        (nested at most 64 levels deep).
-
-    Every field is checked when the config is made: types, ranges, finite numbers,
-    and that the front end leaves enough frequency bins for the conv blocks. A bad
-    value raises ``TypeError`` or ``ValueError`` naming the field and its allowed range;
-    :func:`load_config` turns that into :class:`~aiaudio.errors.ModelLoadError`.
-    """
-
-    name: str = "default"
-    version: str = "0.0.0"
-    trained: bool = False
-    frontend: FrontendConfig = field(default_factory=FrontendConfig)
-    arch: ArchConfig = field(default_factory=ArchConfig)
-    calibration: Calibration = field(default_factory=Calibration)
-    threshold: float = 0.5
-    uncertain_low: float = 0.4
-    uncertain_high: float = 0.6
-    aggregation: str = "mean_logit"
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.name = _v.text("name", self.name)
-        self.version = _v.text("version", self.version)
-        self.trained = _v.flag("trained", self.trained)
-        for name, cls in (("frontend", FrontendConfig), ("arch", ArchConfig), ("calibration", Calibration)):
-            if not isinstance(getattr(self, name), cls):
-                raise TypeError(f"{name} must be a {cls.__name__}, got {getattr(self, name)!r:.60}")
-        for name in ("threshold", "uncertain_low", "uncertain_high"):
-            setattr(self, name, _v.real(name, getattr(self, name), 0.0, 1.0))
-        if not self.uncertain_low <= self.threshold <= self.uncertain_high:
-            raise ValueError(
-                "need 0 <= uncertain_low <= threshold <= uncertain_high <= 1, got "
-                f"{self.uncertain_low}, {self.threshold}, {self.uncertain_high}"
-            )
-        if self.aggregation != "mean_logit":
-            raise ValueError(f"unknown aggregation {self.aggregation!r:.60}; supported: 'mean_logit'")
-        _v.section("info", self.info)
-        _v.json_depth("info", self.info, MAX_INFO_DEPTH)
-        n_bins, blocks = self.frontend.n_bins, len(self.arch.channels)
-        if n_bins >> blocks < 1:
-            raise ValueError(
-                f"arch.channels has {blocks} pooling blocks, too many for the {n_bins} frequency bins "
-                f"of the front end: each block halves them, so at most {n_bins.bit_length() - 1} blocks"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["arch"]["channels"] = list(self.arch.channels)
-        return {"format_version": FORMAT_VERSION, **d}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        """Build from the JSON object of a ``config.json``.
-
-        Raises
-        ------
-        TypeError, ValueError
-            For an unknown key, a wrong type or a value out of range, naming the field.
-        """
-        d = dict(_v.section("model config", d))
-        fv = d.pop("format_version", None)
-        if isinstance(fv, bool) or fv != FORMAT_VERSION:
-            raise ValueError(f"model format_version {fv!r:.60} is not supported (this aiaudio reads {FORMAT_VERSION})")
-        d["frontend"] = FrontendConfig.from_dict(d.get("frontend", {}))
-        d["arch"] = _v.dataclass_from(ArchConfig, d.get("arch", {}), "arch", "arch")
-        d["calibration"] = _v.dataclass_from(Calibration, d.get("calibration", {}), "calibration", "calibration")
-        return _v.dataclass_from(cls, d, "model config", "model config")
-
 
 class SpecCNN(nn.Module):
     """Small CNN over a ``(batch, 1, bins, frames)`` spectrogram -> one logit per item.
@@ -276,7 +133,8 @@ def save_model(model: AIMusicNet, directory: str | Path) -> Path:
     the new folder is written next to it (``.NAME.aiaudio-new-*``), with every other file
     the folder holds (``MODEL_CARD.md``, ``splits/`` ...) carried over as hard links (copies
     where links are impossible), flushed to disk, and then swapped with the old folder in
-    one atomic step (``renameat2(RENAME_EXCHANGE)`` on Linux, ``renamex_np(RENAME_SWAP)`` on
+    one atomic step (a ``model.onnx`` is not carried over: it holds the old weights; write a
+    new one with ``aiaudio export-onnx --into-model``) (``renameat2(RENAME_EXCHANGE)`` on Linux, ``renamex_np(RENAME_SWAP)`` on
     macOS); the old folder is then deleted. A symlink to a folder is followed: the folder
     it points to is replaced and the link kept.
 
@@ -298,7 +156,7 @@ def save_model(model: AIMusicNet, directory: str | Path) -> Path:
     def write_weights(path: Path) -> None:
         save_file(state, str(path), metadata={"format": "pt", "aiaudio_format_version": str(FORMAT_VERSION)})
 
-    return _replace_model_folder(Path(directory), model.config, write_weights)
+    return _replace_model_folder(Path(directory), model.config, write_weights, new_weights=True)
 
 
 def save_model_files(config: ModelConfig, weights_file: str | Path, directory: str | Path) -> Path:
@@ -316,7 +174,9 @@ def save_model_files(config: ModelConfig, weights_file: str | Path, directory: s
     return _replace_model_folder(Path(directory), config, lambda path: shutil.copyfile(src, path))
 
 
-def _replace_model_folder(d: Path, config: ModelConfig, write_weights: Callable[[Path], object]) -> Path:
+def _replace_model_folder(
+    d: Path, config: ModelConfig, write_weights: Callable[[Path], object], new_weights: bool = False
+) -> Path:
     """Write ``config.json`` and (with ``write_weights(path)``) the weights; swap the folder in (see :func:`save_model`)."""
     real = d.resolve() if d.is_symlink() else d
     if real.exists() and not real.is_dir():
@@ -339,7 +199,7 @@ def _replace_model_folder(d: Path, config: ModelConfig, write_weights: Callable[
     try:
         write_files(tmp)
         if real.is_dir():
-            _carry_over(real, tmp)
+            _carry_over(real, tmp, drop=(ONNX_NAME,) if new_weights else ())  # a new network's graph is stale
             os.chmod(tmp, real.stat().st_mode & 0o7777)  # the folder keeps its mode
         _fsync_dir(tmp)
         if real.is_dir():
@@ -383,7 +243,7 @@ def _save_in_place(write_files: Callable[[Path], None], d: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _carry_over(old: Path, new: Path) -> None:
+def _carry_over(old: Path, new: Path, drop: tuple[str, ...] = ()) -> None:
     """Put every entry of ``old`` but the model files into ``new`` (hard links, else copies)."""
 
     def link_or_copy(src: str, dst: str) -> None:
@@ -392,7 +252,7 @@ def _carry_over(old: Path, new: Path) -> None:
         except OSError:
             shutil.copy2(src, dst)
 
-    skip = {CONFIG_NAME, WEIGHTS_NAME, CONFIG_NAME + ".tmp", WEIGHTS_NAME + ".tmp"}
+    skip = {CONFIG_NAME, WEIGHTS_NAME, CONFIG_NAME + ".tmp", WEIGHTS_NAME + ".tmp", *drop}
     for entry in os.scandir(old):
         if entry.name in skip or entry.name.startswith(".aiaudio-new-"):
             continue
@@ -458,44 +318,6 @@ def _swap_dirs(a: Path, b: Path) -> None:
         os.rename(aside, b)
         raise
     os.rename(aside, a)
-
-
-def load_config(directory: str | Path) -> ModelConfig:
-    """Read and validate a model directory's ``config.json``.
-
-    Raises
-    ------
-    ModelLoadError
-        When the file is missing, unreadable, larger than 16 MiB, not JSON, not a JSON
-        object, nested too deeply, or any value is of the wrong type or out of range
-        (the message names the field and its allowed range).
-    """
-    d = Path(directory)
-    cfg_path = d / CONFIG_NAME
-    if not cfg_path.is_file():
-        raise ModelLoadError(
-            f"{d}: no {CONFIG_NAME} here. A model directory holds {CONFIG_NAME} and {WEIGHTS_NAME}; "
-            "pass the directory `aiaudio train --out` wrote, or omit the path for the default model."
-        )
-    try:
-        with open(cfg_path, "rb") as fh:
-            data = fh.read(MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise ModelLoadError(f"{cfg_path}: cannot be read ({e.strerror or e}). Check its permissions.") from e
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ModelLoadError(f"{cfg_path}: larger than {MAX_CONFIG_BYTES // 2**20} MiB, not a model config.")
-    try:
-        raw = json.loads(data.decode("utf-8"))
-    except RecursionError:
-        raise ModelLoadError(f"{cfg_path}: invalid model config (JSON nested too deeply).") from None
-    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
-        raise ModelLoadError(f"{cfg_path}: invalid model config (not JSON: {e}). Restore the file or retrain.") from e
-    if not isinstance(raw, dict):
-        raise ModelLoadError(f"{cfg_path}: invalid model config (a JSON object {{...}} is needed, got {type(raw).__name__}).")
-    try:
-        return ModelConfig.from_dict(raw)
-    except (ValueError, TypeError) as e:
-        raise ModelLoadError(f"{cfg_path}: invalid model config ({e}).") from e
 
 
 def expected_weight_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:

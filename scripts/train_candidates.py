@@ -271,7 +271,7 @@ def final(tab: Table, split: dict, args) -> int:
 
     from aiaudio.frontend import FrontendConfig
     from aiaudio.model import AIMusicNet, ArchConfig, ModelConfig, save_model
-    from aiaudio.training.evaluate import detector_logits
+    from aiaudio.training.train import detector_logits
     from aiaudio.training.train import fit_platt, threshold_for_fpr, write_manifest
 
     out = args.model_out

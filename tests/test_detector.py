@@ -215,8 +215,10 @@ def test_scores_deterministic_across_runs_and_batch_sizes(detector: aiaudio.Dete
 
 
 @pytest.mark.parametrize("n", [1, 4, 5, 11])
-def test_inference_copy_gives_the_plain_models_logits(detector: aiaudio.Detector, n: int) -> None:
-    """The tuned CPU copy (folded batch norms, channels-last, front end in chunks) changes no logit."""
+def test_inference_copy_gives_the_plain_models_logits(n: int) -> None:
+    """The tuned CPU copy (folded batch norms, channels-last, front end in chunks) changes no logit.
+    (The ONNX backend's logits: tests/test_runtime.py.)"""
+    detector = aiaudio.load_detector(backend="torch")
     fe = detector.config.frontend
     segs = np.stack([music_like(fe.segment_s, fe.sample_rate, 1, seed).reshape(-1) for seed in range(n)]).astype(np.float32)
     fast = detector.segment_logits(segs, batch_size=n)

@@ -23,6 +23,7 @@ import csv
 import json
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -34,7 +35,6 @@ __all__ = [
     "equal_error_rate",
     "evaluate",
     "calibrate_on_human",
-    "detector_logits",
 ]
 
 
@@ -188,71 +188,6 @@ def _write_scores(path: Path, items: Sequence[Any], conditions: Sequence[str], p
             w.writerow([it.path, it.label, it.generator, it.source, *(_fmt_p(float(p_by_cond[c][i])) for c in conditions)])
 
 
-def detector_logits(
-    model: Any,
-    items: Sequence[Any],
-    transform: Callable | None = None,
-    jobs: int | None = None,
-    progress: bool = False,
-) -> np.ndarray:
-    """Song logits of ``items`` on the inference path: what ``aiaudio score`` computes.
-
-    Parameters
-    ----------
-    model : AIMusicNet or Detector
-        The model (a :class:`~aiaudio.Detector` is made from an ``AIMusicNet``).
-    items : sequence of Item
-        The songs.
-    transform : callable, optional
-        ``(y, sr) -> (y, sr)`` applied to each file's samples at their own rate (a
-        robustness condition); the result is scored as an array, ``Detector.score(y, sr=sr)``.
-        Without it, the files are scored by :func:`aiaudio.batch.score_files` (decode
-        workers, every segment), the very code of ``aiaudio score``.
-    jobs : int, optional
-        Decode workers (``None``: from the cores).
-
-    Returns
-    -------
-    np.ndarray
-        ``float64 (len(items),)``: :attr:`aiaudio.Score.logit` of each song (the mean of
-        its segment logits, before calibration); NaN where the file could not be scored.
-    """
-    from ..audio import load_audio
-    from ..batch import score_files
-    from ..detector import Detector
-
-    det = model if isinstance(model, Detector) else Detector(model.cpu().eval())
-    out = np.full(len(items), np.nan)
-    paths = [it.path for it in items]
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(items), desc="scoring", unit="song", leave=False)
-    if transform is None:
-        where: dict[str, list[int]] = {}
-        for i, p in enumerate(paths):
-            where.setdefault(p, []).append(i)
-        for path, res in score_files(det, list(where), jobs=jobs):
-            if not isinstance(res, Exception):
-                out[where[path]] = res.logit
-            if bar is not None:
-                bar.update(len(where[path]))
-    else:
-        for i, p in enumerate(paths):
-            try:
-                y, sr = load_audio(p)
-                y2, sr2 = transform(y, sr)
-                out[i] = det.score(np.asarray(y2, dtype=np.float32), sr=int(sr2)).logit
-            except Exception:  # a song that cannot be scored is reported as failed (NaN)
-                pass
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    return out
-
-
 def evaluate(
     model_dir: str | os.PathLike[str],
     data: Sequence[str],
@@ -277,7 +212,7 @@ def evaluate(
         Names from :data:`aiaudio.training.augment.ROBUSTNESS_TRANSFORMS` (``"original"`` first).
     max_segments : int or None
         ``None`` (default): every song is scored exactly as :meth:`aiaudio.Detector.score`
-        and ``aiaudio score`` score it (:func:`detector_logits`: the same decoding,
+        and ``aiaudio score`` score it (:func:`aiaudio.training.train.detector_logits`: the same decoding,
         every segment, the same aggregation), so the metrics, the calibration and the
         threshold describe the scores users get. An integer scores at most that many
         segments per song, evenly spread, through the training loader (faster, but
@@ -300,7 +235,7 @@ def evaluate(
     from .data import load_items
     from ..errors import require_extra
     from ..model import load_model
-    from .train import song_logits
+    from .train import detector_logits, song_logits
 
     unknown = [c for c in conditions if c not in ROBUSTNESS_TRANSFORMS]
     if unknown:

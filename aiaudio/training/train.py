@@ -42,6 +42,7 @@ __all__ = [
     "fit_platt",
     "threshold_for_fpr",
     "song_logits",
+    "detector_logits",
     "write_manifest",
 ]
 
@@ -84,7 +85,7 @@ class TrainConfig:
         Segments per song (evenly spread) for the validation AUC of each epoch (model
         selection). The calibration and threshold are fitted on the validation songs
         scored as inference scores them (every segment,
-        :func:`aiaudio.training.evaluate.detector_logits`).
+        :func:`detector_logits`).
     name, version : str
         Written into the model config.
     """
@@ -247,6 +248,63 @@ def song_logits(
     return out
 
 
+def detector_logits(
+    model: Any,
+    items: Sequence[Any],
+    transform: Callable | None = None,
+    jobs: int | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Song logits of ``items`` on the inference path: what ``aiaudio score`` computes.
+
+    Parameters
+    ----------
+    model : AIMusicNet or Detector
+        The model (a :class:`~aiaudio.Detector` is made from an ``AIMusicNet``).
+    items : sequence of Item
+        The songs.
+    transform : callable, optional
+        ``(y, sr) -> (y, sr)`` applied to each file's samples at their own rate (a
+        robustness condition); the result is scored as an array, ``Detector.score(y, sr=sr)``.
+        Without it, each file is scored by :meth:`aiaudio.Detector.score` (every segment),
+        whose result ``aiaudio score`` gives too (both make the score with
+        :meth:`~aiaudio.Detector.make_score` from the same decoded blocks).
+    jobs : int, optional
+        Unused (kept for the call signature); the songs are scored one after another.
+
+    Returns
+    -------
+    np.ndarray
+        ``float64 (len(items),)``: :attr:`aiaudio.Score.logit` of each song (the mean of
+        its segment logits, before calibration); NaN where the file could not be scored.
+    """
+    import warnings
+
+    from ..audio import load_audio
+    from ..detector import Detector
+
+    det = model if isinstance(model, Detector) else Detector(model.cpu().eval())
+    out = np.full(len(items), np.nan)
+    it = range(len(items))
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, desc="scoring", unit="song", leave=False)
+    for i in it:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if transform is None:
+                    out[i] = det.score(items[i].path).logit
+                else:
+                    y, sr = load_audio(items[i].path)
+                    y2, sr2 = transform(y, sr)
+                    out[i] = det.score(np.asarray(y2, dtype=np.float32), sr=int(sr2)).logit
+        except Exception:  # a song that cannot be scored is reported as failed (NaN)
+            pass
+    return out
+
+
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """ROC-AUC of ``scores`` for ``labels`` (1: AI), non-finite scores left out; NaN unless both classes remain."""
     from sklearn.metrics import roc_auc_score
@@ -394,8 +452,6 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
         model.load_state_dict(torch.load(best, map_location=device, weights_only=True))
     model.eval()
     # calibration and threshold on the scores users get: the inference path, every segment
-    from .evaluate import detector_logits
-
     model = model.cpu()
     val_logits = detector_logits(model, val_items, jobs=cfg.num_workers)
     ok = np.isfinite(val_logits)

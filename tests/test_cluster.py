@@ -1,0 +1,66 @@
+"""aiaudio.cluster: the batch scorer pickles, and a local Dask cluster of 2 worker processes
+gives the scores `aiaudio score` gives."""
+
+from __future__ import annotations
+
+import csv
+import pickle
+from pathlib import Path
+
+import pytest
+
+import aiaudio
+from aiaudio.audio import write_audio
+from aiaudio.cli import main
+from aiaudio.cluster import ROW_FIELDS, BatchScorer, score_on_dask
+
+from conftest import music_like
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("cluster")
+    for i, (sec, sr, ch) in enumerate([(9.0, 44100, 2), (5.0, 22050, 1), (13.0, 48000, 2), (6.0, 16000, 1)]):
+        write_audio(d / f"f{i}.flac", music_like(sec, sr, ch, seed=i), sr)
+    (d / "bad.wav").write_text("not audio")
+    return d
+
+
+def _cli_scores(folder: Path, out: Path) -> dict[str, float]:
+    assert main(["score", str(folder), "-o", str(out), "-j", "0", "--no-progress"]) == 0
+    return {Path(r["path"]).name: r for r in csv.DictReader(out.open(newline=""))}
+
+
+def test_the_scorer_pickles_small_and_scores_bytes_and_paths(folder: Path) -> None:
+    s = BatchScorer()
+    blob = pickle.dumps(s)
+    assert len(blob) < 1000
+    s2 = pickle.loads(blob)
+    path = folder / "f0.flac"
+    a, b = s2.score_path(path), s2.score_bytes(path.read_bytes(), name="f0.flac")
+    assert set(ROW_FIELDS) <= set(a) and a["error"] == "" and a["path"] == str(path) and b["path"] == "f0.flac"
+    assert a["p_ai"] == pytest.approx(b["p_ai"], abs=1e-9) and 0.0 <= a["p_ai"] <= 1.0
+    bad = s2.score_path(folder / "bad.wav")
+    assert bad["error"] and bad["p_ai"] is None
+    assert aiaudio.BatchScorer is BatchScorer
+
+
+def test_a_local_dask_cluster_of_two_workers_gives_the_scores_of_aiaudio_score(folder: Path, tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    want = _cli_scores(folder, tmp_path / "s.csv")
+    paths = sorted(str(p) for p in folder.iterdir())
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            assert len(client.scheduler_info()["workers"]) == 2
+            rows = score_on_dask(client, paths, BatchScorer(), chunk=2)
+            pids = set(client.run(lambda: __import__("os").getpid()).values())
+    assert len(pids) == 2
+    assert [r["path"] for r in rows] == paths
+    for r in rows:
+        w = want[Path(r["path"]).name]
+        if w["error"]:
+            assert r["error"] and r["p_ai"] is None
+            continue
+        assert r["error"] == ""
+        assert r["p_ai"] == pytest.approx(float(w["p_ai"]), abs=1e-5)
+        assert r["label"] == w["label"] and r["verdict"] == w["verdict"]
