@@ -150,11 +150,12 @@ import torch
 
 from .audio import MAX_ANALYSIS_S, PathOrFile, resample, to_mono, validate_samples
 from ._outfiles import jsonable as _jsonable
-from .cues import CUE_INFO, CUE_NAMES, LOUDNESS_FLOOR_LUFS, PeakResult, _all_cues, _as_2d, _check_sr, _runs, extract_cues, human_ranges, percentile_of, upsampler_peaks
-from .dsp import compress, expand, gain, lowpass, smooth_partials
+from .cues import CUE_INFO, CUE_NAMES, LOUDNESS_FLOOR_LUFS, PeakResult, checked_cues, extract_cues, human_ranges, percentile_of, upsampler_peaks
+from .dsp import compress, expand, gain, lowpass, smooth_partials, true_runs
 from .dsp import istft as _istft
 from .dsp import stft as _stft
 from .frontend import segment_starts
+from .samples import check_rate_hz
 
 __all__ = [
     "CueEvidence",
@@ -870,7 +871,7 @@ def neutralise(
 
 def _cue_values(y: np.ndarray, sr: int) -> dict[str, float]:
     """:func:`extract_cues` without its level warning (the explanation warns once and flags it)."""
-    return _all_cues(_as_2d(y), _check_sr(sr))
+    return checked_cues(validate_samples(y, keep_float64=True, check_layout=False), check_rate_hz(sr))
 
 
 def _mono_at_model_rate(y: np.ndarray, sr: int, model_sr: int) -> np.ndarray:
@@ -1279,21 +1280,21 @@ def explain(
     AudioLoadError
         As :meth:`aiaudio.Detector.score`.
     """
-    from .detector import _check_max_analysis_s, _open_input, _warn_beyond_full_scale
+    from .inputs import check_max_analysis_s, open_input, warn_beyond_full_scale
 
     t_all = time.perf_counter()
     timings: dict[str, float] = {}
     fe = detector.config.frontend
-    max_analysis_s = _check_max_analysis_s(max_analysis_s)
+    max_analysis_s = check_max_analysis_s(max_analysis_s)
     if max_analysis_s is not None and max_analysis_s < fe.segment_s:
         raise ValueError(f"max_analysis_s must be at least one segment ({fe.segment_s:g} s), got {max_analysis_s:g}")
     t0 = time.perf_counter()
     # one streamed pass: scores the whole input and keeps its first max_analysis_s seconds
-    blocks, path, desc, head = _open_input(audio, sr, fe, max_analysis_s, keep=True)
+    blocks, path, desc, head = open_input(audio, sr, fe, max_analysis_s, keep=True)
     starts_all, logits, totals = detector.score_blocks(blocks, desc)
     score = detector.make_score(starts_all, logits, totals.samples, totals.mean_square, path=path, peak=totals.peak)
     if "beyond_full_scale" in score.flags:
-        _warn_beyond_full_scale(desc, totals.peak)
+        warn_beyond_full_scale(desc, totals.peak)
     y, sr_native = head.samples(), head.sr
     truncated = head.truncated
     del head
@@ -1592,7 +1593,7 @@ def _summary(ex: Explanation) -> str:
         )
         above = [i for i, p in enumerate(ps) if p >= t]
         if above and ex.p_ai < t:
-            spans = ", ".join(f"{_mmss(tl[a].start_s)}-{_mmss(tl[b - 1].end_s)}" for a, b in _runs(ps >= t)[:4])
+            spans = ", ".join(f"{_mmss(tl[a].start_s)}-{_mmss(tl[b - 1].end_s)}" for a, b in true_runs(ps >= t)[:4])
             s.append(
                 f"{len(above)} of {len(tl)} segments score at or above the threshold although the whole track does "
                 f"not ({spans}): listen to that part."
