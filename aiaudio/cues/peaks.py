@@ -7,7 +7,7 @@ import math
 import numpy as np
 import soxr
 
-from ..dsp import  true_runs
+from ..dsp import true_runs
 from ._common import _as_2d, _check_sr, _db
 from .loudness import loudness_stats
 
