@@ -816,200 +816,232 @@ def _run(
             UntrainedModelWarning,
             stacklevel=3,
         )
-    fe = det.config.frontend
-    n = len(paths)
-    todo: deque[int] = deque(range(n))
-    files: dict[int, _FileState] = {}
-    finished = 0
-    batch_x: list[np.ndarray] = []
-    batch_ref: list[tuple[int, int]] = []
-    out: deque[tuple[str, Score | Exception]] = deque()
+    run = _Run(det, paths, bs, cues, chunk_segments, st, file_timeout)
+    with _TorchThreads(res.torch_threads):
+        if res.decode_workers == 0:
+            yield from run.inline()
+        else:
+            yield from run.parallel(res)
 
-    def fail(idx: int, e: Exception) -> None:
-        nonlocal finished
-        files.pop(idx, None)
-        out.append((paths[idx], e))
-        finished += 1
 
-    def maybe_finish(idx: int) -> None:
-        nonlocal finished
-        f = files.get(idx)
+class _Run:
+    """One run of :func:`score_files`: the files in flight, the CNN batch, the finished results.
+
+    Decode workers (or the main thread, :meth:`inline`) send messages about each file
+    (:meth:`handle`); segments wait in one batch across files (:meth:`run_batch`); a
+    file is finished when it ended and every segment has its logit (:meth:`maybe_finish`).
+    :meth:`parallel` keeps the workers fed, reads their pipes and replaces the ones that
+    die or run out of time (:meth:`retire`).
+    """
+
+    def __init__(
+        self, det: Detector, paths: list[str], bs: int, cues: bool, chunk_segments: int, st: PipelineStats,
+        file_timeout: float | None,
+    ) -> None:
+        self.det, self.paths, self.bs, self.cues, self.chunk_segments = det, paths, bs, cues, chunk_segments
+        self.st, self.file_timeout = st, file_timeout
+        self.fe = det.config.frontend
+        self.n = len(paths)
+        self.todo: deque[int] = deque(range(self.n))
+        self.files: dict[int, _FileState] = {}
+        self.finished = 0
+        self.batch_x: list[np.ndarray] = []
+        self.batch_ref: list[tuple[int, int]] = []
+        self.out: deque[tuple[str, Score | Exception]] = deque()
+        self.workers: list[_Worker] = []
+
+    # ----------------------------------------------------------------------- results
+
+    def fail(self, idx: int, e: Exception) -> None:
+        self.files.pop(idx, None)
+        self.out.append((self.paths[idx], e))
+        self.finished += 1
+
+    def maybe_finish(self, idx: int) -> None:
+        f = self.files.get(idx)
         if f is None or not f.ended or f.pending:
             return
-        del files[idx]
+        del self.files[idx]
         try:
-            s = det.make_score(f.starts, np.asarray(f.logits), f.total, f.sumsq / max(f.total, 1), path=f.path, cues=f.cues)
+            s = self.det.make_score(f.starts, np.asarray(f.logits), f.total, f.sumsq / max(f.total, 1), path=f.path, cues=f.cues)
         except Exception as e:  # pragma: no cover - defensive: one file never stops the run
-            out.append((f.path, e))
+            self.out.append((f.path, e))
         else:
             if f.decoder_log:
                 s.flags.append("decoder_messages")
                 s.decoder_log = f.decoder_log
-            out.append((f.path, s))
-        finished += 1
+            self.out.append((f.path, s))
+        self.finished += 1
 
-    def run_batch(k: int) -> None:
+    def run_batch(self, k: int) -> None:
+        st = self.st
         t0 = time.perf_counter()
-        logits = det.segment_logits(np.stack(batch_x[:k]), batch_size=k)
+        logits = self.det.segment_logits(np.stack(self.batch_x[:k]), batch_size=k)
         st.cnn_s += time.perf_counter() - t0
         st.batches += 1
         st.segments += k
         touched = set()
-        for (idx, pos), lg in zip(batch_ref[:k], logits):
-            f = files.get(idx)
+        for (idx, pos), lg in zip(self.batch_ref[:k], logits):
+            f = self.files.get(idx)
             if f is None:  # the file failed meanwhile
                 continue
             f.logits[pos] = float(lg)
             f.pending -= 1
             touched.add(idx)
-        del batch_x[:k], batch_ref[:k]
+        del self.batch_x[:k], self.batch_ref[:k]
         for idx in touched:
-            maybe_finish(idx)
+            self.maybe_finish(idx)
 
-    def handle(msg: tuple) -> None:
+    def handle(self, msg: tuple) -> None:
         kind = msg[0]
         if kind == "seg":
             _, idx, starts, segs = msg
-            f = files.get(idx)
+            f = self.files.get(idx)
             if f is None:
                 return
+            st = self.st
             st.max_chunk_segments = max(st.max_chunk_segments, len(segs))
             for s0, seg in zip(starts.tolist(), segs):
                 f.starts.append(int(s0))
                 f.logits.append(math.nan)
                 f.pending += 1
-                batch_x.append(seg)
-                batch_ref.append((idx, len(f.logits) - 1))
-            st.peak_pending_segments = max(st.peak_pending_segments, len(batch_x))
-            while len(batch_x) >= bs:
-                run_batch(bs)
+                self.batch_x.append(seg)
+                self.batch_ref.append((idx, len(f.logits) - 1))
+            st.peak_pending_segments = max(st.peak_pending_segments, len(self.batch_x))
+            while len(self.batch_x) >= self.bs:
+                self.run_batch(self.bs)
         elif kind == "end":
             _, idx, total, sumsq, cue_values, *log = msg
-            f = files.get(idx)
+            f = self.files.get(idx)
             if f is None:
                 return
             f.ended, f.total, f.sumsq, f.cues = True, int(total), float(sumsq), dict(cue_values)
             f.decoder_log = log[0] if log else ""
-            maybe_finish(idx)
+            self.maybe_finish(idx)
         elif kind == "err":
             _, idx, e = msg
-            if idx in files:
-                fail(idx, e)
+            if idx in self.files:
+                self.fail(idx, e)
 
-    def drain_out() -> Iterator[tuple[str, Score | Exception]]:
-        while out:
-            st.files += 1
-            yield out.popleft()
+    def drain_out(self) -> Iterator[tuple[str, Score | Exception]]:
+        while self.out:
+            self.st.files += 1
+            yield self.out.popleft()
 
-    with _TorchThreads(res.torch_threads):
-        if res.decode_workers == 0:
-            cap = _StderrCapture()
-            try:
-                for idx in range(n):
-                    files[idx] = _FileState(paths[idx])
-                    for msg in _captured_messages(_file_messages(idx, paths[idx], fe, cues, chunk_segments), cap):
-                        handle(msg)
-                        yield from drain_out()
-                while batch_x:
-                    run_batch(min(bs, len(batch_x)))
-                    yield from drain_out()
-            finally:
-                cap.close()
-            return
+    # ----------------------------------------------------------------------- decoding in this thread
 
-        workers: list[_Worker] = []
-
-        def dispatch(w: _Worker) -> None:
-            while len(w.assigned) < PREFETCH and todo:
-                idx = todo.popleft()
-                files[idx] = _FileState(paths[idx])
-                w.send((idx, paths[idx]))
-            if not todo and not w.closed_tasks:
-                w.send(None)
-
-        def start_worker() -> _Worker:
-            w = _Worker(res.backend, fe, cues, chunk_segments)
-            w.limit = file_time_limit(None, file_timeout)
-            workers.append(w)
-            dispatch(w)
-            return w
-
-        def receive(w: _Worker, item: tuple) -> None:
-            t_sent, msg = item
-            now = time.monotonic()
-            w.used += max(0.0, min(t_sent, now) - w.clock_from)  # decoding, not waiting for us
-            w.clock_from = now
-            kind = msg[0]
-            if kind == "bye":
-                w.said_bye = True
-                return
-            if kind == "start":
-                if w.assigned and w.assigned[0] == msg[1]:
-                    w.limit = file_time_limit(msg[2], file_timeout)
-                return
-            if kind in ("end", "err"):
-                try:
-                    w.assigned.remove(msg[1])
-                except ValueError:  # pragma: no cover
-                    pass
-                w.used, w.limit = 0.0, file_time_limit(None, file_timeout)  # the next file's clock
-            handle(msg)
-            if kind in ("end", "err"):
-                dispatch(w)
-
-        def retire(w: _Worker, timed_out: int | None = None) -> None:
-            """A worker's pipe closed, its process ended, or it was stopped because the file
-            ``timed_out`` ran out of time: read what it sent, then account for it."""
-            try:
-                while w.results.poll():
-                    receive(w, w.results.recv())
-            except Exception:  # end of the pipe, or a torn last message of a crashed worker
-                pass
-            workers.remove(w)
-            code = w.exitcode
-            if code is None and timed_out is None and not isinstance(w.proc, threading.Thread):
-                # its pipe closed as it died, but the process may not be reaped yet: wait for its exit
-                # status (how it died decides whom to blame), without stopping it ourselves
-                w.proc.join(2.0)
-                code = w.exitcode
-            w.close(timeout=0.5)
-            if w.said_bye and not w.assigned:
-                return
-            # the worker died: the file it was reading is to blame; the others it held go back in line
-            if w.assigned and (timed_out is None or w.assigned[0] == timed_out):
-                culprit = w.assigned.popleft()
-                if culprit in files:
-                    path = paths[culprit]
-                    if timed_out is None:
-                        fail(culprit, _death_error(path, code))
-                    else:
-                        st.timeouts += 1
-                        fail(
-                            culprit,
-                            FileTimeoutError(
-                                f"{path}: gave up after {w.limit:.0f} s of decoding, the time limit for this file "
-                                "(a pipe, a stalled network mount or a decoder that hangs does this); its decoder was "
-                                "stopped. If the file is only slow, raise the limit (--file-timeout SECONDS, "
-                                "score_files(file_timeout=...)); `aiaudio score --resume` retries it.",
-                                path=path,
-                                limit_s=w.limit,
-                            ),
-                        )
-            if w.assigned:
-                for idx in reversed(w.assigned):
-                    files.pop(idx, None)
-                    todo.appendleft(idx)
-                w.assigned.clear()
-            if finished < n and (todo or not workers):
-                st.worker_restarts += 1
-                start_worker()
-
+    def inline(self) -> Iterator[tuple[str, Score | Exception]]:
+        """Decode every file in the main thread (``jobs=0``)."""
+        cap = _StderrCapture()
         try:
-            for _ in range(min(res.decode_workers, n)):
-                start_worker()
-            while finished < n:
-                yield from drain_out()
-                if finished >= n:
+            for idx in range(self.n):
+                self.files[idx] = _FileState(self.paths[idx])
+                msgs = _file_messages(idx, self.paths[idx], self.fe, self.cues, self.chunk_segments)
+                for msg in _captured_messages(msgs, cap):
+                    self.handle(msg)
+                    yield from self.drain_out()
+            while self.batch_x:
+                self.run_batch(min(self.bs, len(self.batch_x)))
+                yield from self.drain_out()
+        finally:
+            cap.close()
+
+    # ----------------------------------------------------------------------- decode workers
+
+    def dispatch(self, w: _Worker) -> None:
+        while len(w.assigned) < PREFETCH and self.todo:
+            idx = self.todo.popleft()
+            self.files[idx] = _FileState(self.paths[idx])
+            w.send((idx, self.paths[idx]))
+        if not self.todo and not w.closed_tasks:
+            w.send(None)
+
+    def start_worker(self, backend: str) -> _Worker:
+        w = _Worker(backend, self.fe, self.cues, self.chunk_segments)
+        w.limit = file_time_limit(None, self.file_timeout)
+        self.workers.append(w)
+        self.dispatch(w)
+        return w
+
+    def receive(self, w: _Worker, item: tuple) -> None:
+        t_sent, msg = item
+        now = time.monotonic()
+        w.used += max(0.0, min(t_sent, now) - w.clock_from)  # decoding, not waiting for us
+        w.clock_from = now
+        kind = msg[0]
+        if kind == "bye":
+            w.said_bye = True
+            return
+        if kind == "start":
+            if w.assigned and w.assigned[0] == msg[1]:
+                w.limit = file_time_limit(msg[2], self.file_timeout)
+            return
+        if kind in ("end", "err"):
+            try:
+                w.assigned.remove(msg[1])
+            except ValueError:  # pragma: no cover
+                pass
+            w.used, w.limit = 0.0, file_time_limit(None, self.file_timeout)  # the next file's clock
+        self.handle(msg)
+        if kind in ("end", "err"):
+            self.dispatch(w)
+
+    def retire(self, w: _Worker, backend: str, timed_out: int | None = None) -> None:
+        """A worker's pipe closed, its process ended, or it was stopped because the file
+        ``timed_out`` ran out of time: read what it sent, then account for it."""
+        try:
+            while w.results.poll():
+                self.receive(w, w.results.recv())
+        except Exception:  # end of the pipe, or a torn last message of a crashed worker
+            pass
+        self.workers.remove(w)
+        code = w.exitcode
+        if code is None and timed_out is None and not isinstance(w.proc, threading.Thread):
+            # its pipe closed as it died, but the process may not be reaped yet: wait for its exit
+            # status (how it died decides whom to blame), without stopping it ourselves
+            w.proc.join(2.0)
+            code = w.exitcode
+        w.close(timeout=0.5)
+        if w.said_bye and not w.assigned:
+            return
+        # the worker died: the file it was reading is to blame; the others it held go back in line
+        if w.assigned and (timed_out is None or w.assigned[0] == timed_out):
+            culprit = w.assigned.popleft()
+            if culprit in self.files:
+                path = self.paths[culprit]
+                if timed_out is None:
+                    self.fail(culprit, _death_error(path, code))
+                else:
+                    self.st.timeouts += 1
+                    self.fail(
+                        culprit,
+                        FileTimeoutError(
+                            f"{path}: gave up after {w.limit:.0f} s of decoding, the time limit for this file "
+                            "(a pipe, a stalled network mount or a decoder that hangs does this); its decoder was "
+                            "stopped. If the file is only slow, raise the limit (--file-timeout SECONDS, "
+                            "score_files(file_timeout=...)); `aiaudio score --resume` retries it.",
+                            path=path,
+                            limit_s=w.limit,
+                        ),
+                    )
+        if w.assigned:
+            for idx in reversed(w.assigned):
+                self.files.pop(idx, None)
+                self.todo.appendleft(idx)
+            w.assigned.clear()
+        if self.finished < self.n and (self.todo or not self.workers):
+            self.st.worker_restarts += 1
+            self.start_worker(backend)
+
+    def parallel(self, res: Resources) -> Iterator[tuple[str, Score | Exception]]:
+        """Decode in ``res.decode_workers`` workers while the CNN scores what they send."""
+        st, workers, backend = self.st, self.workers, res.backend
+        try:
+            for _ in range(min(res.decode_workers, self.n)):
+                self.start_worker(backend)
+            while self.finished < self.n:
+                yield from self.drain_out()
+                if self.finished >= self.n:
                     break
                 by_obj: dict[Any, _Worker] = {}
                 for w in workers:
@@ -1019,19 +1051,19 @@ def _run(
                 t0 = time.perf_counter()
                 due = min((w.deadline() for w in workers), default=math.inf)
                 ready = mp_connection.wait(
-                    list(by_obj), timeout=0 if batch_x else min(1.0, max(0.0, due - time.monotonic()))
+                    list(by_obj), timeout=0 if self.batch_x else min(1.0, max(0.0, due - time.monotonic()))
                 )
                 if not ready and time.monotonic() >= due:
                     pass  # a file ran out of time: handled below
                 elif not ready:
-                    if batch_x:  # nothing decoded is waiting: score what we hold
-                        run_batch(min(bs, len(batch_x)))
+                    if self.batch_x:  # nothing decoded is waiting: score what we hold
+                        self.run_batch(min(self.bs, len(self.batch_x)))
                     else:
                         st.wait_s += time.perf_counter() - t0
                         if not workers:  # pragma: no cover - defensive
                             raise RuntimeError("aiaudio.batch: no decode worker left and files unfinished")
                     continue
-                if not batch_x:
+                if not self.batch_x:
                     st.wait_s += time.perf_counter() - t0
                 gone: list[_Worker] = []
                 for obj in ready:
@@ -1040,7 +1072,7 @@ def _run(
                         continue
                     if obj is w.results:
                         try:
-                            receive(w, w.results.recv())
+                            self.receive(w, w.results.recv())
                         except (EOFError, OSError):
                             gone.append(w)
                         except Exception:  # a torn message from a dying worker
@@ -1048,7 +1080,7 @@ def _run(
                     else:
                         gone.append(w)
                 for w in gone:
-                    retire(w)
+                    self.retire(w, backend)
                 now = time.monotonic()
                 for w in list(workers):  # a file that ran out of time: stop its worker, go on
                     if w.assigned and now >= w.deadline() and w not in gone:
@@ -1059,11 +1091,11 @@ def _run(
                             pass
                         culprit = w.assigned[0]
                         w.kill()
-                        retire(w, timed_out=culprit)
-            yield from drain_out()
+                        self.retire(w, backend, timed_out=culprit)
+            yield from self.drain_out()
         finally:
             for w in workers:
-                w.close(timeout=1.0 if finished >= n else 0.2)
+                w.close(timeout=1.0 if self.finished >= self.n else 0.2)
             workers.clear()
 
 
