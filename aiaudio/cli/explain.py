@@ -19,11 +19,11 @@ def _explain_one(det, path: str, js_path: str | None, png_path: str | None, want
     from ..detector import UntrainedModelWarning
     from ..errors import AudioLoadError
     from ..explain import explain
-    from ..batch import _StderrCapture
+    from ..batch import StderrCapture
 
     if not os.path.exists(path):
         return path, 2, "", None, f"no such file: {path}"
-    cap = _StderrCapture()  # decoder messages stay off the terminal, as with one file
+    cap = StderrCapture()  # decoder messages stay off the terminal, as with one file
     try:
         cap.resume()
         try:
@@ -142,7 +142,7 @@ def _explain_batch(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from ..detector import UntrainedModelWarning
     from ..explain import explain
-    from ..batch import _StderrCapture
+    from ..batch import StderrCapture
 
     if len(args.file) > 1 or args.out_dir:
         return _explain_batch(args)
@@ -157,7 +157,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if det is None:
         return 1
     # what the decoding libraries print on file descriptor 2 is kept off the terminal, as `score` does
-    cap = _StderrCapture()
+    cap = StderrCapture()
     try:
         cap.resume()
         try:

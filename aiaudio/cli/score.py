@@ -240,10 +240,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not streaming:
         # Ctrl-C or SIGTERM while OUT is written is held, then dropped: OUT is complete (exit 0),
         # or, when writing it failed, untouched with every row still in OUT.partial (no OUT.tmp).
-        from ..batch import _HeldSignals
+        from ..batch import HeldSignals
 
         try:
-            with _HeldSignals(redeliver=False):
+            with HeldSignals(redeliver=False):
                 out.finish(order=files)
                 print(summary, file=sys.stderr)
         except OSError as e:
