@@ -177,8 +177,8 @@ def test_a_wav_at_1_hz_is_refused_before_anything_is_decoded_or_resampled(tmp_pa
     def no_resampling(*a, **k):
         raise AssertionError("resampling started for a file with an implausible rate")
 
-    monkeypatch.setattr(aiaudio.audio.soxr, "ResampleStream", no_resampling)
-    monkeypatch.setattr(aiaudio.audio.soxr, "resample", no_resampling)
+    monkeypatch.setattr(aiaudio.audio.read.soxr, "ResampleStream", no_resampling)
+    monkeypatch.setattr(aiaudio.audio.read.soxr, "resample", no_resampling)
     for call in (lambda: load_audio(p), lambda: load_audio(p, sr=16000), lambda: stream_audio(p), lambda: tiny.score(p)):
         with pytest.raises(AudioLoadError) as ei:
             call()
