@@ -11,7 +11,7 @@ import scipy.ndimage
 import scipy.signal
 import soxr
 
-from ..dsp import harmonic_mask
+from ..dsp import frames, harmonic_mask
 from ._common import SHIMMER_BAND_HZ, SHIMMER_EXCERPTS, SHIMMER_EXCERPT_S, SHIMMER_SR, _as_2d, _check_sr
 
 
@@ -132,8 +132,7 @@ def shimmer(
         ex = np.asarray(ex, dtype=np.float32)
         if ex.shape[0] < n_fft + 2 * hop:
             ex = np.pad(ex, (0, n_fft + 2 * hop - ex.shape[0]))
-        frames = np.lib.stride_tricks.sliding_window_view(ex, n_fft)[::hop]
-        X = scipy.fft.rfft(frames * win, axis=-1, workers=1)
+        X = scipy.fft.rfft(frames(ex, n_fft, hop) * win, axis=-1, workers=1)
         gmax = float(np.sqrt((X.real**2 + X.imag**2).max()))  # loudest bin of the excerpt
         if gmax <= 1e-6:  # below about -130 dBFS: silence
             continue

@@ -10,6 +10,7 @@ import scipy.fft
 import scipy.ndimage
 import scipy.signal
 
+from ..dsp import frames
 from ._common import FLATNESS_BANDS, HF_EDGE_HZ, HF_FLOOR_DB, _MAX_KEPT_FRAMES, _as_2d, _check_sr, _db
 
 
@@ -94,12 +95,9 @@ def long_term_spectrum(y: np.ndarray, sr: float, n_fft: int | None = None) -> Lo
     chunk = 256 - (256 % keep_every) if keep_every <= 256 else keep_every
     for c in range(y.shape[0]):
         x = np.ascontiguousarray(y[c], dtype=np.float32)
-        if hop == n_fft:
-            frames = x[: n_frames * n_fft].reshape(n_frames, n_fft)
-        else:
-            frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n_frames]
+        fr = frames(x, n_fft, hop)
         for i in range(0, n_frames, chunk):  # chunked FFT: memory stays bounded
-            X = scipy.fft.rfft(frames[i : i + chunk] * win, axis=-1, workers=1)
+            X = scipy.fft.rfft(fr[i : i + chunk] * win, axis=-1, workers=1)
             pw = X.real**2 + X.imag**2
             total += pw.sum(axis=0, dtype=np.float64)
             frame_power[i // keep_every : i // keep_every + len(pw[::keep_every])] += pw[::keep_every]
