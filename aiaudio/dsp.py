@@ -19,7 +19,7 @@ import scipy.ndimage
 import scipy.signal
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
 
-__all__ = ["EQBand", "compress", "eq", "expand", "gain", "harmonic_mask", "istft", "lowpass", "smooth_partials", "stft"]
+__all__ = ["EQBand", "compress", "eq", "expand", "gain", "harmonic_mask", "istft", "lowpass", "smooth_partials", "frames", "stft", "true_runs"]
 
 
 def _as2d(y: np.ndarray) -> np.ndarray:
@@ -353,3 +353,54 @@ def smooth_partials(y: np.ndarray, sr: int, band_hz: tuple[float, float] = (2000
     X[:, m0:m1] *= g.astype(np.float32)[None]
     out = istft(X, sr, n_fft, y2.shape[-1])
     return out[0] if one_d else out
+
+
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of True in a 1-D mask, as ``[start, end)`` index ranges (``end`` excluded).
+
+    Parameters
+    ----------
+    mask : np.ndarray
+        A 1-D boolean array.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(start, end)`` of each run, in order; ``[]`` when nothing is True.
+        ``true_runs([0, 1, 1, 0, 1])`` is ``[(1, 3), (4, 5)]``.
+    """
+    idx = np.flatnonzero(mask)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) > 1)
+    starts = np.concatenate([[idx[0]], idx[breaks + 1]])
+    ends = np.concatenate([idx[breaks], [idx[-1]]]) + 1
+    return [(s, e) for s, e in zip(starts, ends)]
+
+
+def frames(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """The frames of a 1-D signal, ``(n_frames, n_fft)``, ``hop`` samples apart, without copying.
+
+    The framing of the cues' own short-time spectra (:func:`aiaudio.cues.long_term_spectrum`,
+    :func:`aiaudio.cues.shimmer`), which window and transform the frames in ``float32``
+    chunks to bound memory: :func:`stft` is the one for analysis and resynthesis.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        A 1-D signal, at least ``n_fft`` samples long.
+    n_fft : int
+        Frame length.
+    hop : int
+        Distance between frame starts; a partial last frame is dropped.
+
+    Returns
+    -------
+    np.ndarray
+        ``1 + (len(x) - n_fft) // hop`` frames: a reshape when ``hop == n_fft`` (and
+        ``x`` is contiguous), else a read-only strided view.
+    """
+    n_frames = 1 + (x.shape[-1] - n_fft) // hop
+    if hop == n_fft and x.flags.c_contiguous:
+        return x[: n_frames * n_fft].reshape(n_frames, n_fft)
+    return np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop][:n_frames]

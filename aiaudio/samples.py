@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import AudioLoadError
 
-__all__ = ["validate_samples"]
+__all__ = ["validate_samples", "check_rate_hz"]
 
 
 def _short(e: BaseException) -> str:
@@ -95,3 +97,30 @@ def validate_samples(y: np.ndarray, *, path: str = "<array>", keep_float64: bool
             path=path, reason="nonfinite",
         )
     return a
+
+
+def check_rate_hz(sr: float) -> float:
+    """``sr`` as a float, checked to be a positive, finite number of Hz (the cues' check).
+
+    Looser than :func:`aiaudio.audio.check_sample_rate` (a whole number of Hz in a plausible
+    range, for the rate a caller gives with an array): the cue functions take any rate.
+
+    Parameters
+    ----------
+    sr : float
+        A sample rate, Hz.
+
+    Returns
+    -------
+    float
+        ``float(sr)``.
+
+    Raises
+    ------
+    ValueError
+        ``sr`` is not a positive, finite number.
+    """
+    sr = float(sr)
+    if not math.isfinite(sr) or sr <= 0:
+        raise ValueError(f"sample rate must be a positive number of Hz, got {sr}")
+    return sr

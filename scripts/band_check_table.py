@@ -28,7 +28,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from aiaudio import load_detector  # noqa: E402
 from aiaudio.detector import UntrainedModelWarning  # noqa: E402
-from aiaudio.explain import _band, explain  # noqa: E402
+from aiaudio.explain import explain  # noqa: E402
+from aiaudio.explain.labels import _band  # noqa: E402
 from build_saliency_reference import DEFAULT_DATA, human_split  # noqa: E402
 
 GENERATORS = ("suno-v5", "ace-step-v1-3.5b", "yue", "musicgen", "mustango")

@@ -16,7 +16,7 @@ Sources (whatever of them is present):
 Each track is analysed on its middle ``--max-seconds`` (default 60 s) at its native
 rate with :func:`aiaudio.cues.extract_cues`. Rows are cached in
 ``~/.cache/aiaudio/cues/human_<cue-version>.csv`` (the version is a hash of
-``aiaudio/cues.py``), so an interrupted run resumes where it stopped and a re-run is
+``aiaudio/cues/``), so an interrupted run resumes where it stopped and a re-run is
 instant; a change to the cue code starts a fresh cache.
 
 Usage::
@@ -71,27 +71,24 @@ STEM_NAMES = ("song.ogg", "guitar.ogg", "rhythm.ogg", "drums.ogg")
 
 
 def cue_version() -> str:
-    """Short hash of the *code* of aiaudio/cues.py: cached rows are only reused for the
-    same cue code. Docstrings, comments, the ``CUE_INFO`` table and the human-range
-    readers (``human_ranges``, ``percentile_of``) do not enter the hash."""
+    """Short hash of the *code* of the cue package aiaudio/cues/: cached rows are only reused
+    for the same cue code. Docstrings, comments, the ``CUE_INFO`` table (``info.py``), the
+    human-range readers (``ranges.py``) and the re-exports (``__init__.py``) do not enter the hash."""
     import ast
 
-    tree = ast.parse((REPO / "aiaudio" / "cues.py").read_text(encoding="utf-8"))
-    skip = {"CUE_INFO", "human_ranges", "percentile_of"}
-    body = []
-    for node in tree.body:
-        name = getattr(node, "name", None) or getattr(getattr(node, "target", None), "id", None)
-        if name in skip:
+    dumps = []
+    for path in sorted((REPO / "aiaudio" / "cues").glob("*.py")):
+        if path.name in ("__init__.py", "info.py", "ranges.py"):
             continue
-        body.append(node)
-    tree.body = body
-    for node in ast.walk(tree):
-        b = getattr(node, "body", None)
-        if isinstance(b, list) and b and isinstance(b[0], ast.Expr) and isinstance(
-            getattr(b[0], "value", None), ast.Constant
-        ) and isinstance(b[0].value.value, str):
-            node.body = b[1:] or [ast.Pass()]
-    return hashlib.sha1(ast.dump(tree).encode("utf-8")).hexdigest()[:10]
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            b = getattr(node, "body", None)
+            if isinstance(b, list) and b and isinstance(b[0], ast.Expr) and isinstance(
+                getattr(b[0], "value", None), ast.Constant
+            ) and isinstance(b[0].value.value, str):
+                node.body = b[1:] or [ast.Pass()]
+        dumps.append(path.name + "\n" + ast.dump(tree))
+    return hashlib.sha1("\n".join(dumps).encode("utf-8")).hexdigest()[:10]
 
 
 def load_excerpt(paths: str | Path | list, max_s: float | None = 60.0) -> tuple[np.ndarray, int]:

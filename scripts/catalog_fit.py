@@ -143,7 +143,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     import torch
 
     from aiaudio import load_detector
-    from aiaudio.cli import _score_row
+    from aiaudio.cli.score import _score_row
     from aiaudio.detector import StreamTotals, counted_segments, model_rate_input, too_short_error
 
     torch.set_num_threads(1)

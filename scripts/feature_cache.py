@@ -72,14 +72,15 @@ def process(path: str, out_file: str, fe_dict: dict, max_segments: int, seed: in
     torch.set_num_threads(1)
     from aiaudio.training.augment import AugmentConfig, Augmenter
     from aiaudio.audio import resample, to_mono
-    from aiaudio.detector import StreamTotals, _open_input, counted_segments
+    from aiaudio.detector import StreamTotals, counted_segments
+    from aiaudio.inputs import open_input
     from aiaudio.fakeprint import fakeprint
     from aiaudio.frontend import Frontend, FrontendConfig, segment_audio
 
     fe = FrontendConfig.from_dict(fe_dict)
     frontend = Frontend(fe).eval()
     t0 = time.perf_counter()
-    blocks, _, desc, head = _open_input(path, None, fe, FP_SECONDS, keep=True)
+    blocks, _, desc, head = open_input(path, None, fe, FP_SECONDS, keep=True)
     totals = StreamTotals()
     starts, segs = [], []
     for s, seg in counted_segments(blocks, fe, totals):

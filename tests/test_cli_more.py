@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aiaudio import audio as audio_mod
+from aiaudio.audio import read as audio_mod  # where the readers are opened
 from aiaudio.audio import write_audio
 from aiaudio.cli import build_parser, main
 from aiaudio.errors import ScoresFormatError

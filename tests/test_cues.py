@@ -400,7 +400,7 @@ def test_percentile_of_interpolates(monkeypatch):
     fake = {"meta": {}, "cues": {"x": {"n": 100, "percentiles": {
         "0": 0.0, "1": 0.0, "5": 0.0, "10": 0.0, "25": 1.0, "50": 2.0, "75": 3.0, "90": 4.0,
         "95": 5.0, "99": 6.0, "100": 10.0}}}}
-    monkeypatch.setattr(cues, "human_ranges", lambda: fake)
+    monkeypatch.setattr(cues.ranges, "human_ranges", lambda: fake)  # where percentile_of looks it up
     assert cues.percentile_of("x", 2.0) == pytest.approx(50.0)
     assert cues.percentile_of("x", 2.5) == pytest.approx(62.5)
     assert cues.percentile_of("x", 0.0) == pytest.approx(5.0)  # ties at 0: mid-rank of 0..10

@@ -177,8 +177,8 @@ def test_a_wav_at_1_hz_is_refused_before_anything_is_decoded_or_resampled(tmp_pa
     def no_resampling(*a, **k):
         raise AssertionError("resampling started for a file with an implausible rate")
 
-    monkeypatch.setattr(aiaudio.audio.soxr, "ResampleStream", no_resampling)
-    monkeypatch.setattr(aiaudio.audio.soxr, "resample", no_resampling)
+    monkeypatch.setattr(aiaudio.audio.read.soxr, "ResampleStream", no_resampling)
+    monkeypatch.setattr(aiaudio.audio.read.soxr, "resample", no_resampling)
     for call in (lambda: load_audio(p), lambda: load_audio(p, sr=16000), lambda: stream_audio(p), lambda: tiny.score(p)):
         with pytest.raises(AudioLoadError) as ei:
             call()
@@ -508,9 +508,11 @@ def test_score_with_cues_reads_at_most_max_analysis_s_into_memory(ninety_s: Path
 def test_explain_analyses_at_most_max_analysis_s_and_says_so(ninety_s: Path, tiny: Detector, monkeypatch) -> None:
     xm = importlib.import_module("aiaudio.explain")  # `import aiaudio.explain as xm` gives the function
 
+    xa = importlib.import_module("aiaudio.explain.attribution")  # where every cue measurement of an explanation goes
+
     seen: list[int] = []
-    real = xm._cue_values
-    monkeypatch.setattr(xm, "_cue_values", lambda y, sr: seen.append(np.asarray(y).shape[-1]) or real(y, sr))
+    real = xa._cue_values
+    monkeypatch.setattr(xa, "_cue_values", lambda y, sr: seen.append(np.asarray(y).shape[-1]) or real(y, sr))
     ex = xm.explain(tiny, ninety_s, max_analysis_s=20, intervention_s=10, max_occlusion_passes=40)
     assert seen and max(seen) <= 20_000  # no cue ever saw more than the first 20 s
     assert ex.analysed_s == pytest.approx(20.0) and "analysis_truncated" in ex.flags

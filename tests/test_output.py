@@ -97,7 +97,7 @@ class _CountDecodes:
         self.paths: list[str] = []
         self.interrupt_at = interrupt_at
         self.action = action
-        real = pipeline._model_rate_input
+        real = pipeline.decode._model_rate_input
 
         def counting(audio, *a, **k):
             self.paths.append(str(audio))
@@ -107,7 +107,7 @@ class _CountDecodes:
                 raise KeyboardInterrupt
             return real(audio, *a, **k)
 
-        monkeypatch.setattr(pipeline, "_model_rate_input", counting)
+        monkeypatch.setattr(pipeline.decode, "_model_rate_input", counting)
 
 
 # --------------------------------------------------------------------------- Ctrl-C while finishing

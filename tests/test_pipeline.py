@@ -177,7 +177,7 @@ def test_long_file_streams_in_bounded_chunks(det, tmp_path: Path) -> None:
 def test_a_crashing_decoder_gives_one_error_row_and_the_run_goes_on(det, clips, tmp_path: Path, monkeypatch) -> None:
     crash = tmp_path / "crash.wav"
     write_audio(crash, music_like(3.0, 16000, 1), 16000)
-    real = pipeline._model_rate_input
+    real = pipeline.decode._model_rate_input
 
     def exploding(audio, *a, **k):  # a decoder that segfaults on one file
         if str(audio).endswith("crash.wav"):
@@ -189,7 +189,7 @@ def test_a_crashing_decoder_gives_one_error_row_and_the_run_goes_on(det, clips, 
             os.kill(os.getpid(), signal.SIGSEGV)
         return real(audio, *a, **k)
 
-    monkeypatch.setattr(pipeline, "_model_rate_input", exploding)  # workers are forked: they see it
+    monkeypatch.setattr(pipeline.decode, "_model_rate_input", exploding)  # workers are forked: they see it
     paths = clips[:3] + [str(crash)] + clips[3:5]
     stats = PipelineStats()
     got = _by_path(score_files(det, paths, jobs=1, stats=stats))
@@ -207,14 +207,14 @@ def test_what_a_decoder_prints_travels_with_its_file(det, clips, tmp_path: Path,
     a worker process or the main process (``jobs=0``) decodes it."""
     noisy = tmp_path / "noisy.wav"
     write_audio(noisy, music_like(3.0, 16000, 1), 16000)
-    real = pipeline._model_rate_input
+    real = pipeline.decode._model_rate_input
 
     def complaining(audio, *a, **k):
         if str(audio).endswith("noisy.wav"):
             os.write(2, b"[layer3.c] error: part2_3_length too large\n")  # straight to fd 2, like C code
         return real(audio, *a, **k)
 
-    monkeypatch.setattr(pipeline, "_model_rate_input", complaining)  # workers are forked: they see it
+    monkeypatch.setattr(pipeline.decode, "_model_rate_input", complaining)  # workers are forked: they see it
     paths = clips[:2] + [str(noisy)] + clips[2:4]
     expected = det.score(str(noisy)).p_ai  # reference score (Detector.score is not patched)
     capfd.readouterr()
@@ -454,7 +454,7 @@ def test_workers_end_silently_on_sigterm_and_ignore_ctrl_c(det, clips, capfd) ->
     exception, which printed a traceback in each worker and kept a stuck one alive)."""
     old = signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        w = pipeline._Worker("process", det.config.frontend, False, 8)
+        w = pipeline.decode._Worker("process", det.config.frontend, False, 8)
     finally:
         signal.signal(signal.SIGTERM, old)
     try:
@@ -483,14 +483,14 @@ def test_a_worker_killed_from_outside_is_not_blamed_on_its_file(det, clips, tmp_
     the worker was killed, with a reason that --resume retries."""
     victim = tmp_path / "victim.wav"
     write_audio(victim, music_like(3.0, 16000, 1), 16000)
-    real = pipeline._model_rate_input
+    real = pipeline.decode._model_rate_input
 
     def oom_killed(audio, *a, **k):
         if str(audio).endswith("victim.wav"):
             os.kill(os.getpid(), signal.SIGKILL)
         return real(audio, *a, **k)
 
-    monkeypatch.setattr(pipeline, "_model_rate_input", oom_killed)  # workers are forked: they see it
+    monkeypatch.setattr(pipeline.decode, "_model_rate_input", oom_killed)  # workers are forked: they see it
     paths = clips[:2] + [str(victim)] + clips[2:4]
     stats = PipelineStats()
     got = _by_path(score_files(det, paths, jobs=1, stats=stats))

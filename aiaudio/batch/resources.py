@@ -1,0 +1,127 @@
+"""How a run splits the cores between decode workers and CNN threads, and what it counts while it goes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+
+
+#: Share of the cores given to CNN inference when the cores are split automatically
+#: (measured with the default model: the STFT and CNN cost about 0.4 of decoding an MP3
+#: and resampling it, per second of audio).
+CNN_SHARE = 0.4
+#: Most torch threads chosen automatically (intra-op scaling of this small CNN flattens out).
+MAX_TORCH_THREADS = 8
+
+
+
+
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """How a scoring run uses the machine.
+
+    Attributes
+    ----------
+    decode_workers : int
+        Decode workers; 0 decodes in the main thread, between CNN batches.
+    torch_threads : int
+        Intra-op threads of the CNN in the main process.
+    backend : str
+        ``"process"`` or ``"thread"``: what a decode worker is.
+    """
+
+    decode_workers: int
+    torch_threads: int
+    backend: str = "process"
+
+
+def plan_resources(
+    jobs: int | None = None,
+    torch_threads: int | None = None,
+    backend: str = "process",
+    n_cpus: int | None = None,
+) -> Resources:
+    """Split the cores between decode workers and CNN threads.
+
+    With ``n`` usable cores, the CNN gets ``t = round(0.4 n)`` threads (at least 1, at most 8)
+    and decoding ``n - t + 1`` worker processes: one core is shared by the CNN and a decoder,
+    because the CNN waits for audio part of the time and a decoder waits whenever the CNN is
+    behind (a worker holds at most one message in flight). 2 decode workers + 1 CNN thread on
+    2 cores, 3 + 2 on 4, 6 + 3 on 8, 11 + 6 on 16, 25 + 8 on 32. One core: decoding in the
+    main thread. On 2 cores (``benchmarks/bench_scoring.py --sweep``) 2 workers + 1 thread
+    score a folder 10-20% faster than 1 + 1, which leaves the CNN waiting for audio.
+
+    Parameters
+    ----------
+    jobs : int, optional
+        Decode workers; ``None`` to choose, 0 for none (decode in the main thread).
+    torch_threads : int, optional
+        CNN threads; ``None`` to choose.
+    backend : str
+        ``"process"`` (default) or ``"thread"``.
+    n_cpus : int, optional
+        Cores to plan for (default :func:`usable_cpus`).
+
+    Returns
+    -------
+    Resources
+    """
+    if backend not in ("process", "thread"):
+        raise ValueError(f"backend must be 'process' or 'thread', got {backend!r}")
+    n = int(n_cpus) if n_cpus else usable_cpus()
+    if jobs is not None and int(jobs) < 0:
+        raise ValueError(f"jobs must be >= 0, got {jobs}")
+    if torch_threads is not None and int(torch_threads) < 1:
+        raise ValueError(f"torch_threads must be >= 1, got {torch_threads}")
+    tt = int(torch_threads) if torch_threads else max(1, min(MAX_TORCH_THREADS, round(CNN_SHARE * n)))
+    if jobs is None:
+        jobs = 0 if n <= 1 else max(1, n - tt + 1)
+    return Resources(decode_workers=int(jobs), torch_threads=tt, backend=backend)
+
+
+@dataclass
+class PipelineStats:
+    """What a run did, filled in while it runs (pass one to :func:`score_files`).
+
+    Attributes
+    ----------
+    resources : Resources or None
+        Workers and threads used.
+    files, segments, batches : int
+        Files finished, segments scored, CNN forward calls.
+    cnn_s : float
+        Seconds the main process spent in the CNN.
+    wait_s : float
+        Seconds the main process waited for decoded audio with nothing to score.
+    peak_pending_segments : int
+        Most segments held by the main process at once (received, not yet scored).
+    max_chunk_segments : int
+        Largest chunk of segments a worker sent.
+    worker_restarts : int
+        Decode workers replaced after dying or being stopped (a time-out).
+    timeouts : int
+        Files given up after their time limit.
+    """
+
+    resources: Resources | None = None
+    files: int = 0
+    segments: int = 0
+    batches: int = 0
+    cnn_s: float = 0.0
+    wait_s: float = 0.0
+    peak_pending_segments: int = 0
+    max_chunk_segments: int = 0
+    worker_restarts: int = 0
+    timeouts: int = 0
+
+

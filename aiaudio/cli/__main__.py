@@ -1,0 +1,7 @@
+"""``python -m aiaudio.cli``: the same as ``aiaudio``."""
+
+import sys
+
+from .parser import main
+
+sys.exit(main())
