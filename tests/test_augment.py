@@ -235,8 +235,19 @@ def test_add_noise_gives_the_snr_asked(color, snr):
 def test_robustness_transforms_names():
     assert list(ROBUSTNESS_TRANSFORMS) == [
         "original", "mp3_64k", "mp3_128k", "aac_128k", "opus_64k", "resample_16k", "resample_22k",
-        "lowpass_8k", "pitch_+1", "pitch_-1", "tempo_+5%", "tempo_-5%", "gain_-10db", "noise_30db",
+        "lowpass_8k", "pitch_+1", "pitch_-1", "tempo_+5%", "tempo_-5%", "gain_-10db", "noise_30db", "loud_limit",
     ]
+
+
+def test_loud_limit_is_a_loud_brick_walled_master():
+    sr = 22050
+    x = 0.3 * music_like(3.0, sr, channels=2)
+    y, _ = ROBUSTNESS_TRANSFORMS["loud_limit"](x, sr)
+    rms = lambda z: float(np.sqrt(np.mean(np.square(z, dtype=np.float64))))  # noqa: E731
+    assert float(np.max(np.abs(y))) <= 10 ** (-0.3 / 20) + 0.02  # the limiter's ceiling
+    assert 20 * np.log10(rms(y) / rms(x)) > 6.0  # much louder
+    crest = lambda z: 20 * np.log10(float(np.max(np.abs(z))) / rms(z))  # noqa: E731
+    assert crest(y) < crest(x) - 3.0  # and squashed
 
 
 @pytest.mark.parametrize("name", list(ROBUSTNESS_TRANSFORMS))

@@ -349,6 +349,16 @@ def _original(y: np.ndarray, sr: int) -> tuple[np.ndarray, int]:
 #: The fixed degradations the evaluation scores again under, by name. Each maps
 #: ``(y, sr) -> (y, sr)`` with ``y`` ``float32 (channels, samples)``; the rate and
 #: channel count are kept (tempo changes alter the length). ``noise_30db`` uses a fixed seed.
+def _loudness_war(y: np.ndarray, sr: int) -> np.ndarray:
+    """A loudness-war master: +3 dB of air (shelf above 6 kHz), a 4:1 bus compressor 18 dB
+    below the peak, normalised to a 0 dBFS peak, then 8 dB into a brick-wall limiter at -0.3 dBFS."""
+    peak = float(np.max(np.abs(y))) or 1.0
+    z = eq(y, sr, [EQBand("highshelf", 6000.0, 3.0, 0.7)])
+    z = compress(z, sr, threshold_db=20 * np.log10(peak) - 18.0, ratio=4.0, attack_ms=10.0, release_ms=150.0, makeup=0.0)
+    z = z * (10 ** (8.0 / 20) / max(float(np.max(np.abs(z))), 1e-9))
+    return compress(z, sr, threshold_db=-0.3, ratio=np.inf, attack_ms=1.0, release_ms=50.0, makeup=0.0, knee_db=0.0)
+
+
 ROBUSTNESS_TRANSFORMS: dict[str, Transform] = {
     "original": _original,
     "mp3_64k": lambda y, sr: reencode(y, sr, "mp3", 64_000),
@@ -364,6 +374,7 @@ ROBUSTNESS_TRANSFORMS: dict[str, Transform] = {
     "tempo_-5%": _fixed(lambda y, sr: time_stretch(y, sr, 0.95)),
     "gain_-10db": _fixed(lambda y, sr: gain(y, -10.0)),
     "noise_30db": _fixed(lambda y, sr: add_noise(y, 30.0, np.random.default_rng(0))),
+    "loud_limit": _fixed(lambda y, sr: _loudness_war(y, sr)),
 }
 
 
