@@ -230,3 +230,17 @@ def test_evaluate_scores_a_file_exactly_as_aiaudio_score_does(trained, tmp_path:
     p8 = [float(r["p_ai_original"]) for r in csv.DictReader((tmp_path / "eval8" / "scores.csv").open())]
     assert old["max_segments"] == 8
     assert max(abs(a - b) for a, b in zip(p8, rows.values())) > 1e-4
+
+
+def test_stratified_sample_keeps_every_stratum_and_its_share() -> None:
+    from aiaudio.training.data import Item
+    from aiaudio.training.evaluate import stratified_sample
+
+    items = [Item(f"/x/{i}", 1 if i < 80 else 0, "g", f"g{i}", family=("suno" if i < 60 else "udio") if i < 80 else "human-commercial")
+             for i in range(200)]
+    s = stratified_sample(items, 50)
+    fams = [it.family for it in s]
+    assert fams.count("suno") == 15 and fams.count("udio") == 5 and fams.count("human-commercial") == 30
+    assert stratified_sample(items, 50) == s  # seeded
+    assert [items.index(it) for it in s] == sorted(items.index(it) for it in s)
+    assert len(stratified_sample(items, 1)) == 3  # one per stratum at least

@@ -147,7 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR", help="where metrics.json, report.md, scores.csv and the plots go")
     p.add_argument("--conditions", nargs="*", metavar="NAME", help="robustness conditions (see aiaudio.training.augment.ROBUSTNESS_TRANSFORMS)")
     p.add_argument("--robustness", action="store_true", help="run every robustness condition")
-    p.add_argument("--max-segments", type=int, default=8, metavar="N", help="segments per song, evenly spread (0: all; default 8)")
+    p.add_argument("--max-segments", type=int, default=0, metavar="N",
+                   help="0 (default): score every song exactly as `aiaudio score` does (every segment); N: at most N "
+                        "evenly spread segments per song through the training loader (faster, not the score users get)")
+    p.add_argument("--sample", type=int, metavar="N", help="evaluate a random N of the songs, stratified by label and family (seed 0)")
     p.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes (default: from the CPU count; 0: load in the main process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=cmd_evaluate)

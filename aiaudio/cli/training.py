@@ -59,6 +59,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             conditions=conditions,
             max_segments=args.max_segments or None,
             num_workers=args.workers,
+            sample=args.sample,
             progress=not args.no_progress and sys.stderr.isatty(),
         )
     except MissingDependencyError as e:  # the train extra is not installed

@@ -188,6 +188,22 @@ def _write_scores(path: Path, items: Sequence[Any], conditions: Sequence[str], p
             w.writerow([it.path, it.label, it.generator, it.source, *(_fmt_p(float(p_by_cond[c][i])) for c in conditions)])
 
 
+def stratified_sample(items: Sequence[Any], n: int, seed: int = 0) -> list[Any]:
+    """About ``n`` of ``items`` at random, each (label, family) stratum keeping its share (at least one), in input order."""
+    if n < 1:
+        raise ValueError(f"sample must be >= 1, got {n}")
+    strata: dict[tuple, list[int]] = {}
+    for i, it in enumerate(items):
+        strata.setdefault((it.label, getattr(it, "family", "") or it.generator), []).append(i)
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for key in sorted(strata, key=repr):
+        idx = strata[key]
+        k = max(1, int(round(n * len(idx) / len(items))))
+        keep += sorted(rng.choice(idx, size=min(k, len(idx)), replace=False).tolist())
+    return [items[i] for i in sorted(keep)]
+
+
 def evaluate(
     model_dir: str | os.PathLike[str],
     data: Sequence[str],
@@ -197,6 +213,7 @@ def evaluate(
     num_workers: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    sample: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model directory on data and write metrics, tables and plots.
 
@@ -217,6 +234,9 @@ def evaluate(
         threshold describe the scores users get. An integer scores at most that many
         segments per song, evenly spread, through the training loader (faster, but
         not the score users get).
+    sample : int, optional
+        Evaluate ``sample`` songs drawn at random (seed 0), stratified by label and family
+        (generator where no family is given): each stratum keeps its share, at least one song.
 
     Returns
     -------
@@ -251,6 +271,8 @@ def evaluate(
     items = [it for spec in data for it in load_items(spec)]
     if not items:
         raise ValueError("no items in " + ", ".join(data))
+    if sample is not None and sample < len(items):
+        items = stratified_sample(items, sample)
     labels = np.array([it.label for it in items])
     t = cfg.threshold
     band = (cfg.uncertain_low, cfg.uncertain_high)
@@ -327,6 +349,7 @@ def evaluate(
         "threshold": t,
         "uncertain_band": list(band),
         "max_segments": max_segments,
+        "sample": sample,
         "overall": base,
         "per_generator": gen_rows,
         "per_source": src_rows,
