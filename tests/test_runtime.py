@@ -229,7 +229,10 @@ def test_without_torch_scores_equal_the_torch_path(clips: Path, tmp_path: Path) 
     assert 'pip install "aiaudio[train]"' in got["needs_torch"]
     for f in files:
         a, b = got["scores"][f], want[f]
-        assert abs(a["p_ai"] - b["p_ai"]) < 1e-4 and abs(a["logit"] - b["logit"]) < 1e-4, f
+        assert abs(a["p_ai"] - b["p_ai"]) < 1e-4, f  # the score: within 1e-4 (the bound)
+        # the raw song logit (before calibration): float32 FFT rounding near the spectra's floor
+        # moves it a little more (0.2.0 on chords.wav: 1.7e-4)
+        assert abs(a["logit"] - b["logit"]) < 5e-4, f
         assert len(a["segments"]) == len(b["segments"])
         assert max(abs(x["p_ai"] - y["p_ai"]) for x, y in zip(a["segments"], b["segments"])) < 1e-4, f
         # raw segment logits: float32 FFT rounding near the spectra's floor moves them a little more

@@ -312,7 +312,7 @@ def evaluate(
         src_rows.append({"source": src, "label": "ai" if lab == 1 else "human", "n": int(m.sum()), "flagged_ai": rate, "mean_p_ai": float(np.nanmean(ps))})
     # with and without vocals, per label: a detector that keys on singing flags one side of each
     voc_rows = []
-    vocals = np.array([(getattr(it, "vocals", "") or "unknown") for it in items])
+    vocals = np.array([v if (v := getattr(it, "vocals", "")) in ("yes", "no") else "unknown" for it in items])
     for lab in (1, 0):
         for v in ("yes", "no", "unknown"):
             m = (labels == lab) & (vocals == v)
