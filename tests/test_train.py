@@ -244,3 +244,18 @@ def test_stratified_sample_keeps_every_stratum_and_its_share() -> None:
     assert stratified_sample(items, 50) == s  # seeded
     assert [items.index(it) for it in s] == sorted(items.index(it) for it in s)
     assert len(stratified_sample(items, 1)) == 3  # one per stratum at least
+
+
+def test_evaluate_on_excerpts_scores_the_middle_of_each_song_in_every_condition(trained, tmp_path: Path) -> None:
+    from aiaudio.audio import load_audio
+
+    data, model = trained
+    m = evaluate(model, [str(data)], tmp_path / "ex", conditions=["original", "gain_-10db"], excerpt_s=2.0,
+                 num_workers=0, progress=False, log=lambda s: None)
+    assert m["excerpt_s"] == 2.0
+    rows = list(csv.DictReader((tmp_path / "ex" / "scores.csv").open()))
+    det = aiaudio.load_detector(model)
+    for r in rows[:3]:
+        y, sr = load_audio(r["path"], offset=0.5, duration=2.0)  # the 3 s songs' middle 2 s
+        assert float(r["p_ai_original"]) == pytest.approx(det.score(y, sr=sr).p_ai, abs=1e-6)
+        assert float(r["p_ai_gain_-10db"]) == pytest.approx(float(r["p_ai_original"]), abs=0.05)

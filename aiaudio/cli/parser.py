@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="0 (default): score every song exactly as `aiaudio score` does (every segment); N: at most N "
                         "evenly spread segments per song through the training loader (faster, not the score users get)")
     p.add_argument("--sample", type=int, metavar="N", help="evaluate a random N of the songs, stratified by label and family (seed 0)")
+    p.add_argument("--excerpt-s", type=float, metavar="S",
+                   help="every condition scores the same S seconds from the middle of each song (bounded time on long songs)")
     p.add_argument("--workers", type=int, metavar="N", help="data-loading worker processes (default: from the CPU count; 0: load in the main process)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it shows only on a terminal)")
     p.set_defaults(func=cmd_evaluate)

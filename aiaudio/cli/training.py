@@ -60,6 +60,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             max_segments=args.max_segments or None,
             num_workers=args.workers,
             sample=args.sample,
+            excerpt_s=args.excerpt_s,
             progress=not args.no_progress and sys.stderr.isatty(),
         )
     except MissingDependencyError as e:  # the train extra is not installed

@@ -214,6 +214,7 @@ def evaluate(
     progress: bool = True,
     log: Callable[[str], None] = print,
     sample: int | None = None,
+    excerpt_s: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate a model directory on data and write metrics, tables and plots.
 
@@ -237,6 +238,10 @@ def evaluate(
     sample : int, optional
         Evaluate ``sample`` songs drawn at random (seed 0), stratified by label and family
         (generator where no family is given): each stratum keeps its share, at least one song.
+    excerpt_s : float, optional
+        Every condition, the original included, scores the same ``excerpt_s`` seconds from
+        the middle of each song (as arrays): a robustness run on long songs in bounded time.
+        The original's scores are then those of the excerpts, not of the whole songs.
 
     Returns
     -------
@@ -285,7 +290,7 @@ def evaluate(
         transform = None if cond == "original" else ROBUSTNESS_TRANSFORMS[cond]
         log(f"evaluate: {cond} ({len(items)} songs)")
         if max_segments is None:
-            lg = detector_logits(model, items, transform=transform, jobs=num_workers, progress=progress)
+            lg = detector_logits(model, items, transform=transform, jobs=num_workers, progress=progress, excerpt_s=excerpt_s)
         else:
             lg = song_logits(model, items, device, max_segments, transform=transform, num_workers=num_workers, progress=progress)
         p = np.array([cfg.calibration(v) if np.isfinite(v) else np.nan for v in lg])
@@ -350,6 +355,7 @@ def evaluate(
         "uncertain_band": list(band),
         "max_segments": max_segments,
         "sample": sample,
+        "excerpt_s": excerpt_s,
         "overall": base,
         "per_generator": gen_rows,
         "per_source": src_rows,

@@ -254,6 +254,7 @@ def detector_logits(
     transform: Callable | None = None,
     jobs: int | None = None,
     progress: bool = False,
+    excerpt_s: float | None = None,
 ) -> np.ndarray:
     """Song logits of ``items`` on the inference path: what ``aiaudio score`` computes.
 
@@ -271,6 +272,10 @@ def detector_logits(
         :meth:`~aiaudio.Detector.make_score` from the same decoded blocks).
     jobs : int, optional
         Unused (kept for the call signature); the songs are scored one after another.
+    excerpt_s : float, optional
+        Score only ``excerpt_s`` seconds from the middle of each song (read, transformed when
+        asked, scored as an array): robustness runs on long songs in bounded time. Every
+        condition of one evaluation must use the same excerpts.
 
     Returns
     -------
@@ -294,11 +299,17 @@ def detector_logits(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                if transform is None:
+                if transform is None and excerpt_s is None:
                     out[i] = det.score(items[i].path).logit
                 else:
-                    y, sr = load_audio(items[i].path)
-                    y2, sr2 = transform(y, sr)
+                    if excerpt_s is None:
+                        y, sr = load_audio(items[i].path)
+                    else:
+                        from ..audio import audio_info
+
+                        dur = audio_info(items[i].path).duration_s or 0.0
+                        y, sr = load_audio(items[i].path, offset=max(0.0, dur / 2 - excerpt_s / 2), duration=excerpt_s)
+                    y2, sr2 = transform(y, sr) if transform is not None else (y, sr)
                     out[i] = det.score(np.asarray(y2, dtype=np.float32), sr=int(sr2)).logit
         except Exception:  # a song that cannot be scored is reported as failed (NaN)
             pass

@@ -1,0 +1,60 @@
+"""Per-family table of an evaluation: each AI family against all human and against commercial human songs.
+
+    python scripts/family_table.py EVAL_DIR MANIFEST [EVAL_DIR2 ...]
+
+Reads ``EVAL_DIR/scores.csv`` and ``EVAL_DIR/metrics.json`` (``aiaudio evaluate``) and the
+``family`` column of ``MANIFEST`` (e.g. ``models/default/splits/test.csv``), and prints a
+Markdown table per evaluation: overall AUC, false-positive rate on all and on commercial human
+songs at the model's threshold, mean p_ai of the commercial human songs, then per AI family:
+n, AUC against all human songs, AUC against the commercial human songs, share detected
+(``p_ai`` at or above the threshold) and mean p_ai.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+
+def table(eval_dir: Path, manifest: Path) -> str:
+    fam_of = {r["path"]: r.get("family", "") for r in csv.DictReader(manifest.open(encoding="utf-8"))}
+    m = json.loads((eval_dir / "metrics.json").read_text())
+    t = m["threshold"]
+    rows = list(csv.DictReader((eval_dir / "scores.csv").open(encoding="utf-8")))
+    p = np.array([float(r["p_ai_original"]) for r in rows])
+    lab = np.array([int(r["label"]) for r in rows])
+    fam = np.array([fam_of.get(r["path"], "") for r in rows])
+    ok = np.isfinite(p)
+    p, lab, fam = p[ok], lab[ok], fam[ok]
+    hum = lab == 0
+    comm = hum & (fam == "human-commercial")
+    out = [f"**{m['model_version']}** on {', '.join(m['data'])}: {len(p)} songs, AUC {roc_auc_score(lab, p):.3f}; "
+           f"threshold {t:.3f}: {np.mean(p[hum] >= t):.1%} of {hum.sum()} human songs flagged, "
+           f"{np.mean(p[comm] >= t):.1%} of {comm.sum()} commercial human songs (their mean p_ai {p[comm].mean():.3f}); "
+           f"{np.mean(p[lab == 1] >= t):.1%} of {(lab == 1).sum()} AI songs called `ai`.", "",
+           "| family | n | AUC vs all human | AUC vs commercial human | detected | mean p_ai |", "|---|---|---|---|---|---|"]
+    for f in sorted(set(fam[lab == 1])):
+        a = (fam == f) & (lab == 1)
+        out.append(f"| {f} | {a.sum()} | {roc_auc_score(lab[a | hum], p[a | hum]):.3f} | "
+                   f"{roc_auc_score(lab[a | comm], p[a | comm]):.3f} | {np.mean(p[a] >= t):.1%} | {p[a].mean():.3f} |")
+    return "\n".join(out)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    man = Path(argv[1])
+    for d in [argv[0], *argv[2:]]:
+        print(table(Path(d), man))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
