@@ -339,9 +339,43 @@ def report(out: Path) -> str:
     return "\n".join(lines)
 
 
+def describe(manifests: list[str], split_dir: Path | None = None) -> str:
+    """Markdown table of the training material: part, label, family, files, minutes, licences (and the split shares)."""
+    import csv
+    from collections import defaultdict
+
+    split_of: dict[str, str] = {}
+    if split_dir is not None:
+        for name in ("train", "val", "test"):
+            f = split_dir / f"{name}.csv"
+            if f.is_file():
+                for r in csv.DictReader(f.open(encoding="utf-8")):
+                    split_of[r["path"]] = name
+    agg: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "s": 0.0, "lic": set(), "vocals": 0, "split": defaultdict(int)})
+    for m in manifests:
+        root = Path(m).expanduser().parent
+        for r in csv.DictReader(Path(m).expanduser().open(encoding="utf-8")):
+            key = (r.get("part", ""), r["label"], r.get("family", "") or r.get("generator", ""))
+            a = agg[key]
+            a["n"] += 1
+            a["s"] += float(r.get("duration_s") or 0)
+            a["lic"].add((r.get("licence") or "unknown")[:40])
+            a["vocals"] += r.get("has_vocals") == "yes"
+            p = r["path"] if Path(r["path"]).is_absolute() else str(root / r["path"])
+            a["split"][split_of.get(p, "-")] += 1
+    lines = ["| part | label | family | files | minutes | with vocals | train / val / test | licences (first 40 characters) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (part, label, fam), a in sorted(agg.items()):
+        sp = a["split"]
+        lic = "; ".join(sorted(a["lic"]))
+        lines.append(f"| {part} | {label} | {fam} | {a['n']} | {a['s'] / 60:.0f} | {a['vocals']} | "
+                     f"{sp['train']} / {sp['val']} / {sp['test']} | {lic[:160]}{'...' if len(lic) > 160 else ''} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("mode", choices=["loso", "split", "final", "report"])
+    ap.add_argument("mode", choices=["loso", "split", "final", "report", "data"])
     ap.add_argument("--data", action="append", required=True)
     ap.add_argument("--cache", type=Path, default=CACHE_DIR)
     ap.add_argument("--out", type=Path, required=True)
@@ -362,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.mode == "report":
         print(report(args.out))
+        return 0
+    if args.mode == "data":
+        print(describe(args.data, args.out / "splits"))
         return 0
     import torch
 
