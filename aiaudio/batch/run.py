@@ -35,28 +35,6 @@ class _FileState:
     decoder_log: str = ""
 
 
-class _TorchThreads:
-    """Set torch's intra-op thread count for a block, then restore it."""
-
-    def __init__(self, n: int):
-        self.n = n
-        self.prev: int | None = None
-
-    def __enter__(self) -> "_TorchThreads":
-        import torch
-
-        self.prev = torch.get_num_threads()
-        if self.prev != self.n:
-            torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        if self.prev is not None and torch.get_num_threads() != self.prev:
-            torch.set_num_threads(self.prev)
-
-
 def score_files(
     detector: Detector,
     paths: Iterable[PathLike],

@@ -23,7 +23,6 @@ import csv
 import json
 import math
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
