@@ -34,7 +34,6 @@ Confidence
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import os
 import warnings
@@ -44,19 +43,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .audio import (
-    FULL_SCALE_LIMIT,
-    MAX_ANALYSIS_S,
-    SILENCE_DBFS,
-    BeyondFullScaleWarning,
-    PathOrFile,
-    check_sample_rate,
-    resample,
-    stream_audio,
-    to_mono,
-    validate_samples,
-)
-from .errors import AudioLoadError, ClipTooShortError, InvalidInputError, MissingDependencyError, ModelLoadError
+from .audio import FULL_SCALE_LIMIT, MAX_ANALYSIS_S, SILENCE_DBFS, PathOrFile
+from .errors import ClipTooShortError, MissingDependencyError, ModelLoadError
 from .frontend import FrontendConfig, iter_segments
 from .modelconfig import ModelConfig, load_config
 from .runtime import OnnxBackend, TorchBackend, backend_name, load_torch_model, onnx_problem
