@@ -12,15 +12,19 @@ import io
 import math
 import os
 import warnings
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from .audio import BeyondFullScaleWarning, PathOrFile, check_sample_rate, resample, stream_audio, to_mono, validate_samples
-from .errors import AudioLoadError, InvalidInputError
-from .frontend import FrontendConfig
+from .audio import MAX_ANALYSIS_S, BeyondFullScaleWarning, PathOrFile, check_sample_rate, resample, stream_audio, to_mono, validate_samples
+from .errors import AudioLoadError, ClipTooShortError, InvalidInputError
+from .frontend import FrontendConfig, iter_segments
 
-__all__ = ["SCORE_BLOCK_S", "InputHead", "check_max_analysis_s", "open_input", "warn_beyond_full_scale"]
+__all__ = [
+    "SCORE_BLOCK_S", "InputHead", "StreamTotals", "check_max_analysis_s", "counted_segments", "model_rate_input",
+    "open_input", "too_short_error", "warn_beyond_full_scale",
+]
 
 #: Block length (s) in which files are decoded and resampled for scoring. :meth:`Detector.score`
 #: and the folder pipeline read files the same way, so their scores agree.
@@ -244,3 +248,99 @@ def open_input(
         head = InputHead(stream.native_sr, keep_s)
         stream._tap = head.add
     return _closing(stream), path, desc, head
+
+
+@dataclass
+class StreamTotals:
+    """Running sample count and energy of a mono stream."""
+
+    samples: int = 0
+    sumsq: float = 0.0
+    peak: float = 0.0
+
+    @property
+    def mean_square(self) -> float:
+        return self.sumsq / max(self.samples, 1)
+
+
+def counted_segments(
+    blocks: Iterable[np.ndarray], fe: FrontendConfig, totals: StreamTotals
+) -> Iterator[tuple[int, np.ndarray]]:
+    """:func:`~aiaudio.frontend.iter_segments` over ``blocks``, counting samples and energy into ``totals``."""
+
+    def counted() -> Iterator[np.ndarray]:
+        for b in blocks:
+            b = np.asarray(b, dtype=np.float32).reshape(-1)
+            b64 = b.astype(np.float64)
+            totals.samples += b.shape[0]
+            totals.sumsq += float(np.einsum("i,i->", b64, b64))  # einsum: no BLAS threads in workers
+            if b.shape[0]:
+                totals.peak = max(totals.peak, float(np.max(np.abs(b))))
+            yield b
+
+    return iter_segments(counted(), fe)
+
+
+def too_short_error(total: int, fe: FrontendConfig, path: str) -> ClipTooShortError:
+    """The :class:`ClipTooShortError` for an input of ``total`` samples at the model rate."""
+    return ClipTooShortError(
+        f"{path}: {total / fe.sample_rate:.2f} s of audio; this model needs at least "
+        f"{fe.min_duration_s:g} s. Score a longer excerpt.",
+        path=path,
+    )
+
+
+def model_rate_input(
+    audio: PathOrFile | np.ndarray, sr: int | None, fe: FrontendConfig, cues: bool,
+    max_analysis_s: float | None = MAX_ANALYSIS_S,
+) -> tuple[Iterable[np.ndarray], str | None, str, dict[str, float]]:
+    """Turn any input into mono blocks at the model rate.
+
+    Returns the blocks (a lazy stream for files), the path (``None`` for arrays and
+    unnamed file objects), a description for messages, and the cues when asked for.
+    Files are read once, streamed: the cues are computed on the first ``max_analysis_s``
+    seconds, kept while the blocks go by, and fill the returned dict when the blocks
+    are exhausted (memory stays bounded by ``max_analysis_s`` whatever the length).
+    Shared by :meth:`Detector.score` and the decode workers of :mod:`aiaudio.batch`.
+
+    Parameters
+    ----------
+    audio, sr
+        As for :meth:`Detector.score`.
+    fe : FrontendConfig
+        The model's front end (its rate).
+    cues : bool
+        Compute the cues too.
+    max_analysis_s : float or None
+        Longest stretch (s) the cues read.
+
+    Returns
+    -------
+    blocks : iterable of np.ndarray
+        Mono ``float32`` blocks at the model rate.
+    path : str or None
+        The file's path.
+    description : str
+        The input, for messages.
+    cues : dict
+        The cues (filled once the blocks are exhausted; empty unless asked for).
+    """
+    cue_values: dict[str, float] = {}
+    blocks, path, desc, head = open_input(audio, sr, fe, max_analysis_s, keep=cues)
+    if head is None:
+        return blocks, path, desc, cue_values
+
+    def compute() -> None:
+        cue_values.update(_cues(head.samples(), head.sr))
+
+    if isinstance(blocks, list):  # an array: everything is at hand
+        compute()
+        return blocks, path, desc, cue_values
+    return _then(blocks, compute), path, desc, cue_values
+
+
+def _cues(y: np.ndarray, sr: int) -> dict[str, float]:
+    # validated samples; no level warning here: the score's flag and warning say it
+    from .cues import _all_cues, _as_2d, _check_sr
+
+    return _all_cues(_as_2d(y), _check_sr(sr))

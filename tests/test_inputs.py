@@ -482,13 +482,15 @@ def ninety_s(tmp_path_factory) -> Path:
 
 def test_score_with_cues_reads_at_most_max_analysis_s_into_memory(ninety_s: Path, tiny: Detector, monkeypatch) -> None:
     seen: list[tuple[int, ...]] = []
-    real = aiaudio.detector._cues
+    import aiaudio.inputs
+
+    real = aiaudio.inputs._cues
 
     def spy(y, sr):
         seen.append((y.shape, sr))
         return real(y, sr)
 
-    monkeypatch.setattr(aiaudio.detector, "_cues", spy)
+    monkeypatch.setattr(aiaudio.inputs, "_cues", spy)
     plain = tiny.score(ninety_s)
     capped = tiny.score(ninety_s, cues=True, max_analysis_s=20)
     assert seen == [((1, 20_000), 1000)]

@@ -19,7 +19,7 @@ PKG = Path(__file__).resolve().parents[1] / "aiaudio"
 #: (``aiaudio/NAME.py``) or a subpackage (``aiaudio/NAME/``, every module in it).
 LAYERS: dict[str, set[str]] = {
     # the inference core: load audio, the model, score, the cues. No training code here.
-    "core": {"_version", "errors", "_validate", "_outfiles", "samples", "audio", "inputs", "files", "dsp", "frontend", "modelconfig", "model", "_torch_inference", "runtime", "detector", "cues", "fakeprint"},
+    "core": {"_version", "errors", "_validate", "_outfiles", "samples", "audio", "inputs", "scores", "files", "dsp", "frontend", "modelconfig", "model", "_torch_inference", "runtime", "detector", "cues", "fakeprint"},
     # built on the core: folder scoring, explanations, reports, export, catalogs
     "app": {"batch", "explain", "report", "export", "catalog", "catalog_report", "tags", "cluster"},
     # the `train` extra: data sets, augmentation, training, evaluation, vocoders
