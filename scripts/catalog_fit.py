@@ -44,11 +44,27 @@ CACHE = Path(os.environ.get("AIAUDIO_CATALOG_CACHE", Path.home() / ".cache" / "a
 SCORES = CACHE / "scores.jsonl"
 
 
+def _trained_on() -> set[str]:
+    """Paths of the songs the shipped model trained or was calibrated on (its train and val splits)."""
+    seen: set[str] = set()
+    for name in ("train", "val"):
+        f = ROOT / "models" / "default" / "splits" / f"{name}.csv"
+        if f.is_file():
+            with open(f, newline="", encoding="utf-8") as fh:
+                seen.update(os.path.normpath(r["path"]) for r in csv.DictReader(fh))
+    return seen
+
+
 def song_table() -> list[dict]:
-    """Every song of the material: path, label, group, collection, part_human, artist hint."""
+    """Every song of the material the shipped model never trained on: path, label, group,
+    collection, part_human, artist hint. Since 0.2.0 trains on the sources collection, its
+    songs count only where they are in the model's test split (or in no split at all)."""
     rows: list[dict] = []
+    seen = _trained_on()
     with open(DATA / "sources" / "manifest.csv", newline="", encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
+            if os.path.normpath(str(SOURCES_AUDIO / r["path"])) in seen:
+                continue
             rows.append(
                 {
                     "path": str(SOURCES_AUDIO / r["path"]),
@@ -310,6 +326,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     cfg = load_config(ROOT / "models" / "default")
     thr = cfg.threshold
+    det_version = f"{cfg.name}@{cfg.version}"
     flag = float(np.log(thr) - np.log1p(-thr))
     groups, info = load_groups()
     if args.collection != "all":
@@ -525,8 +542,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         song_tpr=float((ai_p >= thr).mean()), flag_log_odds=flag, seed=args.seed,
         fitted_on=(
             f"{len(groups)} groups ({int(ys.sum())} AI, {int(len(ys) - ys.sum())} human; {info['scored']} songs) of the sources "
-            "collection and the held-out test split of the training material, scored by aiaudio-default@0.1.0; "
-            "scripts/catalog_fit.py fit"
+            f"collection and the held-out test split of the training material that {det_version} never trained on, "
+            f"scored by {det_version}; scripts/catalog_fit.py fit"
         ),
     )
     out["shipped"] = cm.to_dict()
