@@ -475,6 +475,27 @@ def test_mp3_without_length_header_read_past_libsndfile_estimate(tmp_path: Path)
     assert np.sqrt(np.mean(out[:, -SR:] ** 2)) > 0.05  # the last second is there
 
 
+def test_mp3_with_a_length_header_is_read_once(tmp_path: Path, monkeypatch) -> None:
+    # A Xing/Info frame count is the file's own length: libsndfile reads to it, and no second
+    # pass counts FFmpeg's packets (it cost ~17% of an MP3's decoding time); without the
+    # header the count still runs (the test above).
+    import aiaudio.audio.decoders as dec
+
+    calls: list[int] = []
+    real = dec._mp3_holds_more
+    monkeypatch.setattr(dec, "_mp3_holds_more", lambda src, n: calls.append(n) or real(src, n))
+    y = music_like(3.0, SR, 2)
+    with_header, without = tmp_path / "info.mp3", tmp_path / "no_info.mp3"
+    with_header.write_bytes(_mp3_bytes(y, SR, xing=True))
+    # VBR without a header, as above: libsndfile stops at its estimate, the count finds the rest
+    without.write_bytes(_strip_id3v2(_mp3_bytes(y[:, :SR], SR, xing=False, bitrate=320_000))
+                        + _strip_id3v2(_mp3_bytes(y[:, SR:], SR, xing=False, bitrate=64_000)))
+    a, _ = load_audio(with_header)
+    assert calls == [] and abs(a.shape[1] / SR - 3.0) < 0.1
+    b, _ = load_audio(without)
+    assert len(calls) == 1 and abs(b.shape[1] / SR - 3.0) < 0.15
+
+
 def test_mp3_with_damaged_frames_loads(tmp_path: Path) -> None:
     # libmpg123 gives up when it finds no frame header within 1024 bytes ("Giving up
     # resync", "Unspecified internal error"); FFmpeg skips the damaged frames and decodes

@@ -107,10 +107,12 @@ class _SoundfileReader:
         # container declares (MP3 with a Xing/LAME header, Ogg): that is a damaged file.
         expected = self.frames - start
         short = expected > 0 and got < expected - _length_tolerance(expected)
-        if is_mp3 and not short and failure is None and expected > 0 and got >= expected:
+        if is_mp3 and not short and failure is None and expected > 0 and got >= expected and not _mp3_states_length(self._source):
             # libsndfile reads an MP3 no further than its length, and without a length
             # header that length is an estimate from the first frame's bitrate: a VBR file
             # can hold far more (Suno files here: 64 s read of 88 s). Count FFmpeg's packets.
+            # With a length header (Xing/Info frame count, VBRI) the length is the file's
+            # own and was read to its end: no second pass over the file.
             short = _mp3_holds_more(self._source, start + got)
         if is_mp3 and (short or failure is not None):
             # An MP3 without a length header has no declared length: libsndfile estimates
