@@ -6,9 +6,10 @@
 # MIRRORS: the folder of local git mirrors or clones of the repositories that
 # ../shared/data/sources/manifest.csv names (one OWNER+NAME or OWNER/NAME folder each).
 # OUT: where the model goes (default runs/default; copy it to models/default to ship it).
-# Caches: ~/.cache/aiaudio/{sources,training-data,features}. On these 2 CPUs, from a clean
-# cache: extraction ~10 min, Debian excerpts and twins ~2.5 h (one core), feature cache
-# ~20 min, training ~25 min, evaluation ~15 min.
+# Caches: ~/.cache/aiaudio/{sources,training-data,features}. Measured stages on these 2 CPUs
+# (model card): extraction ~10 min, Debian excerpts and twins 2.4 h of one core, the sources
+# songs' twins 51 min of one core (JOBS=2 runs the decoders on both cores), feature cache
+# 18 min, training 8 min, calibration and evaluation ~10 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIRRORS=${1:?usage: scripts/train_default.sh MIRRORS [OUT]}
