@@ -24,4 +24,8 @@ OMP_NUM_THREADS=1 $PY scripts/prepare_training_data.py --jobs "${JOBS:-1}" --no-
 $PY scripts/feature_cache.py --data "$DATA" --jobs 2
 $PY scripts/train_candidates.py final --data "$DATA" --out "$OUT/candidates" --model-out "$OUT" \
   --epochs "${EPOCHS:-12}" --steps "${STEPS:-150}"
-$PY -m aiaudio evaluate --model "$OUT" --data "$OUT/splits/test.csv" --out "$OUT/eval" --robustness --max-segments 0 --no-progress
+$PY -m aiaudio export-onnx --model "$OUT" --into-model        # model.onnx: torch-free scoring
+$PY scripts/pin_model_accuracy.py --model "$OUT"              # accuracy_pins.json (needs asc-music)
+$PY -m aiaudio evaluate --model "$OUT" --data "$OUT/splits/test.csv" --out "$OUT/eval" --no-progress
+$PY -m aiaudio evaluate --model "$OUT" --data "$OUT/splits/test.csv" --out "$OUT/eval-robustness" --no-progress \
+  --sample 150 --excerpt-s 30 --conditions mp3_64k aac_128k opus_64k resample_16k lowpass_8k loud_limit pitch_+1 tempo_+5%
