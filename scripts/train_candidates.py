@@ -194,12 +194,10 @@ def fp_logits(clf, X: np.ndarray) -> np.ndarray:
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+    """:func:`aiaudio.training.train.roc_auc` (non-finite scores left out; NaN unless both classes remain)."""
+    from aiaudio.training.train import roc_auc as auc
 
-    ok = np.isfinite(scores)
-    if len(np.unique(labels[ok])) < 2:
-        return float("nan")
-    return float(roc_auc_score(labels[ok], scores[ok]))
+    return auc(labels, scores)
 
 
 def threshold_at_fpr(human_scores: np.ndarray, fpr: float) -> float:
