@@ -21,7 +21,7 @@ from scipy.ndimage import median_filter, uniform_filter1d
 
 from .audio import resample
 
-__all__ = ["FakeprintConfig", "fakeprint", "bandwidth_hz", "feature_vector"]
+__all__ = ["FakeprintConfig", "analyse", "band_limit", "bandwidth_hz", "fakeprint"]
 
 #: Rate (Hz) every input is resampled to before the fingerprint.
 RATE = 44100
@@ -112,7 +112,13 @@ def bandwidth_hz(db: np.ndarray, cfg: FakeprintConfig = FakeprintConfig(), nativ
 
 
 def fakeprint(y: np.ndarray, sr: int, cfg: FakeprintConfig = FakeprintConfig()) -> tuple[np.ndarray, np.ndarray]:
-    """The fingerprint of a song and where it is known.
+    """The fingerprint of a song and where it is known: :func:`analyse` without the bandwidth."""
+    residual, mask, _ = analyse(y, sr, cfg)
+    return residual, mask
+
+
+def analyse(y: np.ndarray, sr: int, cfg: FakeprintConfig = FakeprintConfig()) -> tuple[np.ndarray, np.ndarray, float]:
+    """The fingerprint of a song, where it is known, and the song's bandwidth, from one STFT.
 
     Parameters
     ----------
@@ -130,6 +136,8 @@ def fakeprint(y: np.ndarray, sr: int, cfg: FakeprintConfig = FakeprintConfig()) 
     mask : np.ndarray
         ``float32 (cfg.n_out,)``: 1 where the file has audio, 0 above its bandwidth
         (its cut-off, or its Nyquist frequency) and for silence.
+    bandwidth_hz : float
+        :func:`bandwidth_hz` of the song (Hz); 0 for silence.
     """
     y = np.asarray(y, dtype=np.float32)
     if y.ndim == 2:
@@ -140,25 +148,22 @@ def fakeprint(y: np.ndarray, sr: int, cfg: FakeprintConfig = FakeprintConfig()) 
     lo, hi = cfg.bins
     n = cfg.n_out
     if not np.any(y):
-        return np.zeros(n, np.float32), np.zeros(n, np.float32)
+        return np.zeros(n, np.float32), np.zeros(n, np.float32), 0.0
     db = _mean_log_spectrum(y, cfg)
     top = bandwidth_hz(db, cfg, native_sr=sr)
     env = median_filter(db, size=cfg.envelope_bins, mode="nearest")
     res = np.clip(db - env, -20.0, 20.0)[lo: lo + n * cfg.pool].reshape(n, cfg.pool).mean(axis=1)
     f = cfg.freqs_hz
     mask = (f < top - 200.0).astype(np.float32)
-    return (res * mask).astype(np.float32), mask
+    return (res * mask).astype(np.float32), mask, top
 
 
-def feature_vector(residual: np.ndarray, mask: np.ndarray, cutoff_hz: float | None = None,
-                   cfg: FakeprintConfig = FakeprintConfig()) -> np.ndarray:
-    """The input of the fingerprint head: ``[residual, mask]``, optionally band-limited further.
+def band_limit(residual: np.ndarray, cutoff_hz: float | np.ndarray, cfg: FakeprintConfig = FakeprintConfig()) -> np.ndarray:
+    """Fingerprints ``(..., cfg.n_out)`` made unknown (zero) at and above ``cutoff_hz``.
 
-    ``cutoff_hz`` masks everything above it (training draws it at random for both
-    classes, so that a missing band reads as unknown).
+    ``cutoff_hz`` is one value or one per fingerprint (shape ``residual.shape[:-1]``):
+    training draws it at random for both classes, so that a missing band reads as
+    unknown, never as evidence.
     """
-    r, m = np.asarray(residual, np.float32), np.asarray(mask, np.float32)
-    if cutoff_hz is not None:
-        keep = (cfg.freqs_hz < cutoff_hz).astype(np.float32)
-        r, m = r * keep, m * keep
-    return np.concatenate([r, m], axis=-1)
+    cut = np.asarray(cutoff_hz, dtype=np.float64)[..., None]
+    return (np.asarray(residual, np.float32) * (cfg.freqs_hz < cut)).astype(np.float32)

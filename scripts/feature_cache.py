@@ -74,7 +74,7 @@ def process(path: str, out_file: str, fe_dict: dict, max_segments: int, seed: in
     from aiaudio.audio import resample, to_mono
     from aiaudio.detector import StreamTotals, counted_segments
     from aiaudio.inputs import open_input
-    from aiaudio.fakeprint import fakeprint
+    from aiaudio.fakeprint import analyse, fakeprint
     from aiaudio.frontend import Frontend, FrontendConfig, segment_audio
 
     fe = FrontendConfig.from_dict(fe_dict)
@@ -91,12 +91,7 @@ def process(path: str, out_file: str, fe_dict: dict, max_segments: int, seed: in
     keep = _even(len(segs), max_segments)
     spec = _specs(frontend, np.stack([segs[i] for i in keep]).astype(np.float32))
     y, sr = head.samples(), head.sr
-    fp, fm = fakeprint(y, sr)
-    from aiaudio.fakeprint import FakeprintConfig, _mean_log_spectrum, bandwidth_hz
-    from aiaudio.audio import resample as rs
-
-    mono = to_mono(y)[0][: int(FP_SECONDS * sr)]
-    bw = bandwidth_hz(_mean_log_spectrum(rs(mono, sr, 44100) if sr != 44100 else mono, FakeprintConfig()), native_sr=sr)
+    fp, fm, bw = analyse(y, sr)
     # one augmented excerpt
     rng = np.random.default_rng(seed)
     n_ex = int(AUG_SECONDS * sr)

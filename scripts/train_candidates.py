@@ -83,15 +83,9 @@ class Table:
 
 def balanced_weights(tab: Table, idx: np.ndarray) -> np.ndarray:
     """Each label half the weight, spread evenly over its families (AI) or sources (human)."""
-    keys = [(tab.label[i], (tab.items[i].family or tab.items[i].generator) if tab.label[i] == 1
-             else (tab.items[i].family or tab.items[i].source)) for i in idx]
-    per_label: dict[int, set] = {}
-    counts: dict[tuple, int] = {}
-    for k in keys:
-        per_label.setdefault(k[0], set()).add(k)
-        counts[k] = counts.get(k, 0) + 1
-    w = np.array([1.0 / (len(per_label[k[0]]) * counts[k]) for k in keys])
-    return w / w.sum()
+    from aiaudio.training.train import _balanced_weights
+
+    return _balanced_weights([tab.items[i] for i in idx], by_family=True)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -167,13 +161,12 @@ def cnn_song_logits(net, tab: Table, idx: np.ndarray, aug: bool = False, max_seg
 def fp_rows(tab: Table, idx: np.ndarray, rng: np.random.Generator, n_cut: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Training rows of the fingerprint head: each item as is, its augmented copy, and
     ``n_cut`` copies band-limited at a random cut-off (4-16 kHz, log-uniform), both classes."""
-    from aiaudio.fakeprint import FakeprintConfig
+    from aiaudio.fakeprint import band_limit
 
-    f = FakeprintConfig().freqs_hz
     X, y = [tab.fp[idx], tab.aug_fp[idx]], [tab.label[idx], tab.label[idx]]
     for _ in range(n_cut):
         cut = np.exp(rng.uniform(np.log(4000), np.log(16000), size=len(idx)))
-        X.append(tab.fp[idx] * (f[None, :] < cut[:, None]))
+        X.append(band_limit(tab.fp[idx], cut))
         y.append(tab.label[idx])
     return np.concatenate(X), np.concatenate(y)
 
@@ -217,7 +210,6 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
 
     tr, va, te = (tab.idx(split[k]) for k in ("train", "val", "test"))
     ho = tab.idx(split.get("holdout", []))
-    tr = np.array([i for i in tr if tab.items[i].role != "eval"], dtype=int)
     log(f"[{name}] train {len(tr)}, val {len(va)}, test {len(te)}, holdout {len(ho)}")
     t0 = time.time()
     scores: dict[str, dict[str, np.ndarray]] = {}
@@ -276,8 +268,7 @@ def final(tab: Table, split: dict, args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name, its in split.items():
         write_manifest(its, out / "splits" / f"{name}.csv")
-    tr, va = tab.idx(split["train"]), tab.idx(split["val"])
-    tr = np.array([i for i in tr if tab.items[i].role != "eval"], dtype=int)
+    tr, va = tab.idx(split["train"]), tab.idx(split["val"])  # split_by_group never trains an evaluation-only item
     ckpt = out / "checkpoints" / "cnn.pt"
     fe = FrontendConfig.from_dict(json.loads(Path(args.fe_config).read_text())["frontend"])
     arch = ArchConfig(**json.loads(args.arch))
@@ -301,7 +292,7 @@ def final(tab: Table, split: dict, args) -> int:
         print(f"final: CNN trained in {time.time() - t0:.0f} s", flush=True)
     model.eval()
     val_items = split["val"]
-    lg = detector_logits(model, val_items, jobs=2)
+    lg = detector_logits(model, val_items)
     lab = np.array([it.label for it in val_items])
     ok = np.isfinite(lg)
     cal = fit_platt(lg[ok], lab[ok])

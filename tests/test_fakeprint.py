@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import butter, sosfilt
 
-from aiaudio.fakeprint import FakeprintConfig, fakeprint, feature_vector
+from aiaudio.fakeprint import FakeprintConfig, analyse, band_limit, fakeprint
 
 SR = 44100
 CFG = FakeprintConfig()
@@ -75,9 +75,30 @@ def test_silence_and_stereo_and_determinism():
 
 
 @pytest.mark.parametrize("cut", [4000.0, 12000.0])
-def test_feature_vector_band_limit_zeroes_above_the_cut(cut):
+def test_band_limit_zeroes_above_the_cut(cut):
     r = np.ones(CFG.n_out, np.float32)
-    v = feature_vector(r, r, cutoff_hz=cut)
+    v = band_limit(r, cut)
     above = CFG.freqs_hz >= cut
-    assert v.shape == (2 * CFG.n_out,)
-    assert not v[: CFG.n_out][above].any() and v[: CFG.n_out][~above].all()
+    assert v.shape == (CFG.n_out,)
+    assert not v[above].any() and v[~above].all()
+
+
+def test_band_limit_takes_one_cut_off_per_fingerprint():
+    r = np.ones((2, CFG.n_out), np.float32)
+    v = band_limit(r, np.array([4000.0, 12000.0]))
+    for row, cut in zip(v, (4000.0, 12000.0)):
+        above = CFG.freqs_hz >= cut
+        assert not row[above].any() and row[~above].all()
+
+
+def test_analyse_gives_the_fingerprint_and_the_bandwidth_of_one_stft():
+    y = _noise(5.0)
+    spec = np.fft.rfft(y)
+    spec[np.fft.rfftfreq(y.shape[0], 1 / SR) > 8000] = 0
+    lp = np.fft.irfft(spec, n=y.shape[0]).astype(np.float32)
+    res, mask, bw = analyse(lp, SR)
+    r2, m2 = fakeprint(lp, SR)
+    np.testing.assert_array_equal(res, r2)
+    np.testing.assert_array_equal(mask, m2)
+    assert 7500 < bw < 8600
+    assert analyse(np.zeros(SR, np.float32), SR)[2] == 0.0

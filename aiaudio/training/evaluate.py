@@ -289,7 +289,7 @@ def evaluate(
         transform = None if cond == "original" else ROBUSTNESS_TRANSFORMS[cond]
         log(f"evaluate: {cond} ({len(items)} songs)")
         if max_segments is None:
-            lg = detector_logits(model, items, transform=transform, jobs=num_workers, progress=progress, excerpt_s=excerpt_s)
+            lg = detector_logits(model, items, transform=transform, progress=progress, excerpt_s=excerpt_s)
         else:
             lg = song_logits(model, items, device, max_segments, transform=transform, num_workers=num_workers, progress=progress)
         p = np.array([cfg.calibration(v) if np.isfinite(v) else np.nan for v in lg])

@@ -252,7 +252,6 @@ def detector_logits(
     model: Any,
     items: Sequence[Any],
     transform: Callable | None = None,
-    jobs: int | None = None,
     progress: bool = False,
     excerpt_s: float | None = None,
 ) -> np.ndarray:
@@ -270,8 +269,6 @@ def detector_logits(
         Without it, each file is scored by :meth:`aiaudio.Detector.score` (every segment),
         whose result ``aiaudio score`` gives too (both make the score with
         :meth:`~aiaudio.Detector.make_score` from the same decoded blocks).
-    jobs : int, optional
-        Unused (kept for the call signature); the songs are scored one after another.
     excerpt_s : float, optional
         Score only ``excerpt_s`` seconds from the middle of each song (read, transformed when
         asked, scored as an array): robustness runs on long songs in bounded time. Every
@@ -328,9 +325,16 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels[ok], scores[ok]))
 
 
-def _balanced_weights(items: Sequence[Any]) -> np.ndarray:
-    """Sampling weights: each label gets half the draws, spread evenly over its generators (AI) or sources (human)."""
-    keys = [(it.label, it.generator if it.label == 1 else (it.source or "human")) for it in items]
+def _balanced_weights(items: Sequence[Any], by_family: bool = False) -> np.ndarray:
+    """Sampling weights: each label gets half the draws, spread evenly over its generators (AI) or sources (human).
+
+    ``by_family``: over the items' families instead where they have one (the generator or
+    the source otherwise)."""
+    def key(it: Any) -> str:
+        fam = getattr(it, "family", "") if by_family else ""
+        return fam or (it.generator if it.label == 1 else (it.source or "human"))
+
+    keys = [(it.label, key(it)) for it in items]
     per_label: dict[int, set] = {}
     for lab, k in keys:
         per_label.setdefault(lab, set()).add(k)
@@ -464,7 +468,7 @@ def train(cfg: TrainConfig, progress: bool = True, log: Callable[[str], None] = 
     model.eval()
     # calibration and threshold on the scores users get: the inference path, every segment
     model = model.cpu()
-    val_logits = detector_logits(model, val_items, jobs=cfg.num_workers)
+    val_logits = detector_logits(model, val_items)
     ok = np.isfinite(val_logits)
     cal = fit_platt(val_logits[ok], val_labels[ok])
     p_val = np.array([cal(v) for v in val_logits[ok]])
