@@ -5,8 +5,8 @@
 The material is made, not stored: an 8 s excerpt from the middle of each track of the
 Debian package ``asc-music`` (GPL-2.0-or-later, Michael Kievernagel; ``apt-get install
 asc-music``), at 22.05 kHz mono, and its twin through a 128-band mel spectrogram and
-Griffin-Lim (:func:`aiaudio.training.vocoders.griffinlim_mel`, seeded): the same
-processing as the training twins (``scripts/prepare_training_data.py``). The pins are
+Griffin-Lim, seeded, made by the training twins' own code
+(``scripts/prepare_training_data.py``'s ``run_decoder``). The pins are
 the song logits the model gives them; ``tests/test_model_accuracy.py`` remakes the clips,
 scores them and compares, so a change of the front end, the weights or the decoding path
 fails CI. These tracks are in the training material (the Debian excerpts): the pins
@@ -30,21 +30,25 @@ RATE = 22050
 
 
 def clips() -> list[tuple[str, int, np.ndarray]]:
-    """``(name, label, samples at 22.05 kHz)`` for each excerpt and its twin; [] if the package is missing."""
+    """``(name, label, samples at 22.05 kHz)`` for each excerpt and its twin; [] if the package is missing.
+
+    The twin is made by ``prepare_training_data.run_decoder`` (Griffin-Lim mel128, matched
+    in level to its source): the training twins' own code."""
     from aiaudio.audio import audio_info, load_audio, resample, to_mono
-    from aiaudio.training import vocoders as V
 
     if not all(Path(t).is_file() for t in TRACKS):
         return []
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from prepare_training_data import TWIN_SR, run_decoder
+
+    assert TWIN_SR == RATE
     out = []
     for k, t in enumerate(TRACKS):
         dur = audio_info(t).duration_s
         y, sr = load_audio(t, offset=max(0.0, dur / 2 - EXCERPT_S / 2), duration=EXCERPT_S)
         y22 = resample(to_mono(y)[0], sr, RATE).astype(np.float32)
-        z = V.griffinlim_mel(y22, RATE, V.GRIFFINLIM_CONFIGS["mel128"], seed=1000 + k)[: len(y22)]
-        z = (z * (np.sqrt(np.mean(y22.astype(np.float64) ** 2)) / max(np.sqrt(np.mean(z.astype(np.float64) ** 2)), 1e-9))).astype(np.float32)
         name = Path(t).stem
-        out += [(f"{name}", 0, y22), (f"{name}_griffinlim", 1, np.clip(z, -1, 1))]
+        out += [(f"{name}", 0, y22), (f"{name}_griffinlim", 1, run_decoder("griffinlim-mel128", y22, seed=1000 + k))]
     return out
 
 
