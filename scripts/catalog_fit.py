@@ -46,12 +46,13 @@ SCORES = CACHE / "scores.jsonl"
 
 def _trained_on() -> set[str]:
     """Paths of the songs the shipped model trained or was calibrated on (its train and val splits)."""
+    from aiaudio.training.data import load_items
+
     seen: set[str] = set()
     for name in ("train", "val"):
         f = ROOT / "models" / "default" / "splits" / f"{name}.csv"
         if f.is_file():
-            with open(f, newline="", encoding="utf-8") as fh:
-                seen.update(os.path.normpath(r["path"]) for r in csv.DictReader(fh))
+            seen.update(it.path for it in load_items(f))
     return seen
 
 
@@ -63,7 +64,7 @@ def song_table() -> list[dict]:
     seen = _trained_on()
     with open(DATA / "sources" / "manifest.csv", newline="", encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
-            if os.path.normpath(str(SOURCES_AUDIO / r["path"])) in seen:
+            if os.path.abspath(SOURCES_AUDIO / r["path"]) in seen:
                 continue
             rows.append(
                 {

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,13 +23,15 @@ from sklearn.metrics import roc_auc_score
 
 
 def table(eval_dir: Path, manifest: Path) -> str:
-    fam_of = {r["path"]: r.get("family", "") for r in csv.DictReader(manifest.open(encoding="utf-8"))}
+    from aiaudio.training.data import load_items
+
+    fam_of = {it.path: it.family for it in load_items(manifest)}
     m = json.loads((eval_dir / "metrics.json").read_text())
     t = m["threshold"]
     rows = list(csv.DictReader((eval_dir / "scores.csv").open(encoding="utf-8")))
     p = np.array([float(r["p_ai_original"]) for r in rows])
     lab = np.array([int(r["label"]) for r in rows])
-    fam = np.array([fam_of.get(r["path"], "") for r in rows])
+    fam = np.array([fam_of.get(os.path.abspath(os.path.expanduser(r["path"])), "") for r in rows])
     ok = np.isfinite(p)
     p, lab, fam = p[ok], lab[ok], fam[ok]
     hum = lab == 0

@@ -431,3 +431,17 @@ def test_make_loader_shuffle_is_seeded(seg_items):
     c = list(make_loader(ds, batch_size=8, shuffle=True, num_workers=0, sampler=sampler))  # a sampler wins over shuffle
     assert torch.equal(torch.cat([x for x, _ in c]), torch.stack(sequential))
     assert torch.cat([y for _, y in c]).tolist() == ds.labels().tolist()
+
+
+def test_manifest_paths_with_a_tilde_are_the_readers_home(tmp_path, monkeypatch):
+    """A manifest that travels between machines (the shipped model's splits) names cache files as ~/...;
+    relative paths stay relative to the manifest's folder."""
+    from aiaudio.training.data import from_manifest
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    man = tmp_path / "m" / "split.csv"
+    man.parent.mkdir()
+    man.write_text("path,label\n~/.cache/x/a.flac,ai\n../shared/b.flac,human\n")
+    items = from_manifest(man)
+    assert items[0].path == str(tmp_path / "home" / ".cache" / "x" / "a.flac")
+    assert items[1].path == str(tmp_path / "shared" / "b.flac")

@@ -209,7 +209,7 @@ def from_manifest(csv_path: str | os.PathLike[str], root: str | os.PathLike[str]
             if not rel:
                 continue
             label = _parse_label(get(row, "label"), f"{csv_path}, line {i}")
-            p = Path(rel)
+            p = Path(os.path.expanduser(rel))  # "~/..." is the reader's home: a manifest that travels between machines
             full = p if p.is_absolute() else base / p
             parts = Path(rel.replace("\\", "/")).parts if not p.is_absolute() else ()
             folders = list(parts[:-1])
