@@ -325,7 +325,13 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def _save_atomically(program: "torch.onnx.ONNXProgram", path: Path) -> None:
-    """Save with the weights inside the file, under a temporary name, then rename."""
+    """Save with the weights inside the file, under a temporary name, then rename.
+
+    The exporter's per-node debug records (Python stack traces with the exporting machine's
+    file paths) are left out: the file describes the model, not where it was made."""
+    for node in program.model.graph:
+        for key in [k for k in node.metadata_props if k.startswith("pkg.torch.onnx.")]:
+            del node.metadata_props[key]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:

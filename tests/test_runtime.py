@@ -288,3 +288,14 @@ def test_export_onnx_into_model_writes_a_usable_model_onnx(tmp_path: Path) -> No
     det = load_detector(d, backend="onnx")
     x = _signals(det.config.frontend)["noise"]
     assert np.abs(det.segment_logits(x) - load_detector(d, backend="torch").segment_logits(x)).max() < 1e-4
+
+
+def test_the_shipped_onnx_file_carries_no_exporter_stack_traces():
+    """The exporter's per-node debug records hold Python stack traces with the exporting
+    machine's paths; export leaves them out (aiaudio.export._save_atomically)."""
+    onnx = pytest.importorskip("onnx")
+    from aiaudio.detector import default_model_dir
+
+    m = onnx.load(str(default_model_dir() / "model.onnx"))
+    keys = {p.key for node in m.graph.node for p in node.metadata_props}
+    assert not [k for k in keys if k.startswith("pkg.torch.onnx.")]
