@@ -244,8 +244,10 @@ def hann_window(n: int) -> np.ndarray:
     return (np.cos(k) * np.float32(-0.5) + np.float32(0.5)).astype(np.float32)
 
 
-#: Segments per FFT call in :func:`spectrogram` (keeps the frames in the CPU caches).
-SPECTROGRAM_CHUNK = 8
+#: Segments per FFT call in :func:`spectrogram`: the windowed frames of two 4-s segments at
+#: 16 kHz (2 MB) stay in a core's cache; 8 at a time were 1.3-2x slower per segment on a
+#: 1-MB-L2 machine (``benchmarks/bench_peer.py``'s profile).
+SPECTROGRAM_CHUNK = 2
 
 
 def spectrogram(
@@ -292,11 +294,13 @@ def spectrogram(
     cols = n_frames // tp
     out = np.empty((x.shape[0], 1, hi - lo, cols), dtype=dt)
     one = dt.type
+    buf = np.empty((min(SPECTROGRAM_CHUNK, x.shape[0]), n_frames, cfg.n_fft), dtype=dt)  # windowed frames, reused
     for i in range(0, x.shape[0], SPECTROGRAM_CHUNK):
         part = x[i : i + SPECTROGRAM_CHUNK]
-        frames = sliding_window_view(part, cfg.n_fft, axis=1)[:, :: cfg.hop_length][:, :n_frames] * w
-        spec = sfft.rfft(frames, axis=-1)[..., lo:hi]  # (b, frames, bins), complex64
-        power = spec.real * spec.real + spec.imag * spec.imag
+        frames = np.multiply(sliding_window_view(part, cfg.n_fft, axis=1)[:, :: cfg.hop_length][:, :n_frames], w, out=buf[: part.shape[0]])
+        spec = sfft.rfft(frames, axis=-1, overwrite_x=True)[..., lo:hi]  # (b, frames, bins), complex64
+        power = spec.real * spec.real
+        power += spec.imag * spec.imag
         if tp > 1:
             power = power[:, : cols * tp].reshape(power.shape[0], cols, tp, power.shape[2]).mean(axis=2)
         power = power.transpose(0, 2, 1)  # (b, bins, columns)

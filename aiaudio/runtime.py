@@ -229,6 +229,12 @@ class OnnxBackend:
         ]
         return np.concatenate(out).reshape(-1) if out else np.zeros(0)
 
+    def copy(self) -> "OnnxBackend":
+        """The same model with no onnxruntime session yet (one for a worker process to own)."""
+        new = object.__new__(type(self))
+        new.__setstate__(self.__getstate__())
+        return new
+
     def __getstate__(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d["_sessions"] = {}

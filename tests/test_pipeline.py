@@ -52,6 +52,22 @@ def det(fast_model: Path) -> aiaudio.Detector:
 
 
 @pytest.fixture(scope="module")
+def onnx_det(fast_model: Path, tmp_path_factory) -> aiaudio.Detector:
+    """The same small model, scoring with the ONNX backend (its ``model.onnx`` exported here)."""
+    pytest.importorskip("onnxscript")
+    import shutil
+
+    from aiaudio.export import export_model_onnx
+
+    d = tmp_path_factory.mktemp("tiny-onnx") / "m"
+    shutil.copytree(fast_model, d)
+    export_model_onnx(d)
+    det = aiaudio.load_detector(d, backend="onnx")
+    assert det.backend == "onnx"
+    return det
+
+
+@pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> list[str]:
     """Files of several formats, rates, channel counts and lengths, plus two bad ones."""
     root = tmp_path_factory.mktemp("clips")
@@ -102,6 +118,50 @@ def test_pipeline_matches_detector_score_for_any_batch_size_and_worker_count(det
                 for a, b in zip(r.segments, want.segments):
                     assert a.start_s == b.start_s and a.end_s == b.end_s and abs(a.p_ai - b.p_ai) < 1e-5
                 assert (r.label, r.flags, r.duration_s, r.path) == (want.label, want.flags, want.duration_s, want.path)
+
+
+def test_cnn_in_the_workers_gives_the_scores_of_the_main_process_cnn_and_of_detector_score(onnx_det, clips) -> None:
+    """With the ONNX backend the decode workers run the CNN themselves (the default for
+    process workers): same scores, segments and errors as the CNN in the main process and as
+    Detector.score, for one and two workers and chunks of any size."""
+    det = onnx_det
+    ref = {}
+    for p in clips:
+        try:
+            ref[p] = det.score(p)
+        except aiaudio.AudioLoadError as e:
+            ref[p] = e
+    for jobs, chunk, in_workers in ((1, 8, True), (2, 3, True), (2, 8, None), (2, 8, False)):
+        stats = PipelineStats()
+        got = _by_path(score_files(det, clips, jobs=jobs, chunk_segments=chunk, cnn_in_workers=in_workers, stats=stats))
+        assert stats.resources.cnn_in_workers is (in_workers is not False), (jobs, chunk, in_workers)
+        assert set(got) == set(clips)
+        for p in clips:
+            r, want = got[p], ref[p]
+            if isinstance(want, Exception):
+                assert type(r) is type(want) and str(r) == str(want), (jobs, p, r)
+                continue
+            assert isinstance(r, aiaudio.Score), (jobs, p, r)
+            assert abs(r.p_ai - want.p_ai) < 1e-6 and abs(r.logit - want.logit) < 1e-6, (jobs, chunk, p)
+            assert [(a.start_s, a.end_s) for a in r.segments] == [(b.start_s, b.end_s) for b in want.segments]
+            assert max(abs(a.p_ai - b.p_ai) for a, b in zip(r.segments, want.segments)) < 1e-6
+            assert (r.label, r.flags, r.duration_s) == (want.label, want.flags, want.duration_s)
+        n_segments = sum(len(r.segments) for r in ref.values() if isinstance(r, aiaudio.Score))
+        assert stats.segments == n_segments and stats.max_chunk_segments <= chunk
+        assert stats.cnn_s > 0
+
+
+def test_cnn_in_workers_is_for_process_workers_on_the_onnx_backend(det, onnx_det, clips) -> None:
+    stats = PipelineStats()
+    got = _by_path(score_files(onnx_det, clips[:2], jobs=1, backend="thread", stats=stats))
+    assert not stats.resources.cnn_in_workers and all(isinstance(r, aiaudio.Score) for r in got.values())
+    stats = PipelineStats()
+    list(score_files(det, clips[:2], jobs=1, stats=stats))  # the torch backend: the main process runs the CNN
+    assert not stats.resources.cnn_in_workers
+    with pytest.raises(ValueError, match="cnn_in_workers"):
+        score_files(onnx_det, clips, backend="thread", cnn_in_workers=True)
+    with pytest.raises(ValueError, match="cnn_in_workers"):
+        score_files(det, clips, cnn_in_workers=True)
 
 
 def test_thread_backend_and_cues_match(det, clips) -> None:
@@ -174,7 +234,9 @@ def test_long_file_streams_in_bounded_chunks(det, tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork-based worker crash simulation")
-def test_a_crashing_decoder_gives_one_error_row_and_the_run_goes_on(det, clips, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("which", ["det", "onnx_det"])  # the CNN in the main process / in the workers
+def test_a_crashing_decoder_gives_one_error_row_and_the_run_goes_on(which, clips, tmp_path: Path, monkeypatch, request) -> None:
+    det = request.getfixturevalue(which)
     crash = tmp_path / "crash.wav"
     write_audio(crash, music_like(3.0, 16000, 1), 16000)
     real = pipeline.decode._model_rate_input
@@ -242,6 +304,10 @@ def test_plan_resources() -> None:
     assert plan_resources(n_cpus=16) == pipeline.Resources(11, 6)
     assert plan_resources(n_cpus=64).torch_threads == pipeline.MAX_TORCH_THREADS
     assert plan_resources(jobs=3, torch_threads=2, backend="thread", n_cpus=2) == pipeline.Resources(3, 2, "thread")
+    # workers that run the CNN themselves: one per core (decoding in the main thread on one core)
+    assert plan_resources(n_cpus=4, cnn_in_workers=True) == pipeline.Resources(4, 2, cnn_in_workers=True)
+    assert plan_resources(n_cpus=1, cnn_in_workers=True).decode_workers == 0
+    assert plan_resources(jobs=3, n_cpus=16, cnn_in_workers=True).decode_workers == 3
     with pytest.raises(ValueError):
         plan_resources(jobs=-1)
     with pytest.raises(ValueError):

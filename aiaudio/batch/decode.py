@@ -17,6 +17,7 @@ import numpy as np
 
 from ..detector import StreamTotals, counted_segments, model_rate_input, too_short_error
 from ..frontend import FrontendConfig
+from .resources import keep_freed_memory
 
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -59,8 +60,24 @@ def _test_hang(path: str) -> None:
 _model_rate_input = model_rate_input
 
 
-def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_segments: int) -> Iterator[tuple]:
-    """Messages a decode worker sends for one file: ``start`` (its size), ``seg`` chunks, then ``end`` or ``err``."""
+def _file_messages(
+    idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_segments: int, cnn: Any = None
+) -> Iterator[tuple]:
+    """Messages a decode worker sends for one file: ``start`` (its size), ``seg`` chunks, then ``end`` or ``err``.
+
+    With ``cnn`` (a backend of :mod:`aiaudio.runtime` that this worker runs with one thread),
+    each chunk is scored here and goes as ``lgt`` (its starts, logits and CNN seconds) instead
+    of ``seg`` (its samples).
+    """
+
+    def chunk(starts: list[int], segs: list[np.ndarray]) -> tuple:
+        x = np.stack(segs)
+        if cnn is None:
+            return ("seg", idx, np.asarray(starts, dtype=np.int64), x)
+        t0 = time.perf_counter()
+        logits = cnn.segment_logits(x, len(segs))
+        return ("lgt", idx, np.asarray(starts, dtype=np.int64), logits, time.perf_counter() - t0)
+
     try:
         try:
             size: int | None = os.stat(path).st_size
@@ -76,12 +93,12 @@ def _file_messages(idx: int, path: str, fe: FrontendConfig, cues: bool, chunk_se
             starts.append(s0)
             segs.append(seg)
             if len(segs) == chunk_segments:
-                yield ("seg", idx, np.asarray(starts, dtype=np.int64), np.stack(segs))
+                yield chunk(starts, segs)
                 starts, segs = [], []
         if totals.samples < fe.min_samples:
             raise too_short_error(totals.samples, fe, desc)
         if segs:
-            yield ("seg", idx, np.asarray(starts, dtype=np.int64), np.stack(segs))
+            yield chunk(starts, segs)
         yield ("end", idx, totals.samples, totals.sumsq, cue_values)
     except Exception as e:  # one bad file never stops the run: it becomes that file's result
         yield ("err", idx, e)
@@ -159,7 +176,8 @@ def _captured_messages(messages: Iterator[tuple], cap: StderrCapture) -> Iterato
 
 
 def _worker_loop(
-    task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int, capture: bool = False
+    task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int, capture: bool = False,
+    cnn: Any = None,
 ) -> None:
     """Decode the files named on ``task_conn`` until ``None`` (or the pipe closes).
 
@@ -176,7 +194,7 @@ def _worker_loop(
             if task is None:
                 break
             idx, path = task
-            msgs = _file_messages(idx, path, fe, cues, chunk_segments)
+            msgs = _file_messages(idx, path, fe, cues, chunk_segments, cnn)
             for msg in msgs if cap is None else _captured_messages(msgs, cap):
                 if msg[0] == "err":
                     msg = ("err", idx, _portable(msg[2]))
@@ -225,7 +243,8 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _process_main(
-    task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int, parent_pid: int
+    task_conn: Any, result_conn: Any, fe: FrontendConfig, cues: bool, chunk_segments: int, parent_pid: int,
+    cnn: Any = None,
 ) -> None:
     for c in list(_PARENT_ENDS):
         try:
@@ -242,7 +261,13 @@ def _process_main(
     _die_with_parent(parent_pid)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    _worker_loop(task_conn, result_conn, fe, cues, chunk_segments, capture=True)
+    keep_freed_memory()
+    if cnn is None:
+        _worker_loop(task_conn, result_conn, fe, cues, chunk_segments, capture=True)
+        return
+    cnn = cnn.copy()  # sessions of its own, none inherited from the main process
+    with cnn.threads(1):
+        _worker_loop(task_conn, result_conn, fe, cues, chunk_segments, capture=True, cnn=cnn)
 
 
 def _portable(e: BaseException) -> BaseException:
@@ -256,10 +281,28 @@ def _portable(e: BaseException) -> BaseException:
         return RuntimeError(f"{type(e).__name__}: {e}")
 
 
+def _widen_pipe(conn: Any) -> None:
+    """Give the pipe under ``conn`` a 1-MB buffer (Linux; 64 kB by default) where the system allows it.
+
+    A chunk of segments is about 2 MB: through a 64-kB pipe the worker and the main process
+    take turns some 30 times per chunk, through a 1-MB one twice.
+    """
+    try:
+        import fcntl
+
+        fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+    except (ImportError, OSError, ValueError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+        pass
+
+
+#: Buffer asked for the result pipes (bytes; Linux's default pipe-max-size).
+_PIPE_BYTES = 1 << 20
+
+
 class _Worker:
     """One decode worker (process or thread) and the main process's ends of its pipes."""
 
-    def __init__(self, backend: str, fe: FrontendConfig, cues: bool, chunk_segments: int):
+    def __init__(self, backend: str, fe: FrontendConfig, cues: bool, chunk_segments: int, cnn: Any = None):
         import multiprocessing as mp
 
         self.assigned: deque[int] = deque()
@@ -277,7 +320,7 @@ class _Worker:
             _PARENT_ENDS.update((t_send, r_recv))
             self.proc: Any = ctx.Process(
                 target=_process_main,
-                args=(t_recv, r_send, fe, cues, chunk_segments, os.getpid()),
+                args=(t_recv, r_send, fe, cues, chunk_segments, os.getpid(), cnn),
                 daemon=True,
                 name="aiaudio-decode",
             )
@@ -291,6 +334,7 @@ class _Worker:
                     signal.pthread_sigmask(signal.SIG_SETMASK, held)
             t_recv.close()
             r_send.close()
+            _widen_pipe(r_recv)
             self.sentinel: Any = self.proc.sentinel
         else:
             t_recv, t_send = mp.Pipe(duplex=False)

@@ -47,6 +47,7 @@ def score_files(
     chunk_segments: int = CHUNK_SEGMENTS,
     stats: PipelineStats | None = None,
     file_timeout: float | None = None,
+    cnn_in_workers: bool | None = None,
 ) -> Iterator[tuple[str, Score | Exception]]:
     """Score many files, decoding in parallel with batched CNN inference.
 
@@ -83,6 +84,13 @@ def score_files(
         the time a worker decodes the file, not the time it waits for the CNN. Enforced by
         process workers; a thread worker that hangs is left behind (threads cannot be
         stopped), and with ``jobs=0`` no limit applies.
+    cnn_in_workers : bool, optional
+        Run the CNN in the decode worker processes, one thread each, on each chunk of
+        ``chunk_segments`` segments as it is cut (only logits travel back), instead of in this
+        process on batches of ``batch_size``. ``None`` (default): when the detector scores
+        with the ONNX backend and the workers are processes. Scores are the same either way
+        (within float rounding); on 2 cores it is the faster split
+        (``benchmarks/bench_peer.py``), as no samples cross the pipes and every core decodes.
 
     Yields
     ------
@@ -102,7 +110,14 @@ def score_files(
     and reaps the workers. The untrained-model warning is given once per run, not per file.
     """
     paths = [os.fspath(p) for p in paths]
-    res = plan_resources(jobs, torch_threads, backend)
+    if cnn_in_workers is None:
+        cnn_in_workers = backend == "process" and detector.backend == "onnx"
+    elif cnn_in_workers and (backend != "process" or detector.backend != "onnx"):
+        raise ValueError(
+            "cnn_in_workers needs process workers and a detector on the ONNX backend "
+            f"(backend={backend!r}, detector backend {detector.backend!r})"
+        )
+    res = plan_resources(jobs, torch_threads, backend, cnn_in_workers=bool(cnn_in_workers))
     bs = detector.batch_size if batch_size is None else int(batch_size)
     if bs < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -134,6 +149,8 @@ def _run(
             stacklevel=3,
         )
     run = _Run(det, paths, bs, cues, chunk_segments, st, file_timeout)
+    if res.cnn_in_workers and res.decode_workers > 0:
+        run.cnn = det._active()
     with det.threads(res.torch_threads):  # torch or onnxruntime threads (the backend's)
         if res.decode_workers == 0:
             yield from run.inline()
@@ -158,6 +175,7 @@ class _Run:
         self.det, self.paths, self.bs, self.cues, self.chunk_segments = det, paths, bs, cues, chunk_segments
         self.st, self.file_timeout = st, file_timeout
         self.fe = det.config.frontend
+        self.cnn: Any = None  # the backend the workers run, when they run the CNN
         self.n = len(paths)
         self.todo: deque[int] = deque(range(self.n))
         self.files: dict[int, _FileState] = {}
@@ -227,6 +245,18 @@ class _Run:
             st.peak_pending_segments = max(st.peak_pending_segments, len(self.batch_x))
             while len(self.batch_x) >= self.bs:
                 self.run_batch(self.bs)
+        elif kind == "lgt":  # a chunk the worker scored itself
+            _, idx, starts, logits, cnn_s = msg
+            f = self.files.get(idx)
+            if f is None:
+                return
+            st = self.st
+            st.max_chunk_segments = max(st.max_chunk_segments, len(logits))
+            st.cnn_s += float(cnn_s)
+            st.batches += 1
+            st.segments += len(logits)
+            f.starts.extend(int(s0) for s0 in starts.tolist())
+            f.logits.extend(float(lg) for lg in logits.tolist())
         elif kind == "end":
             _, idx, total, sumsq, cue_values, *log = msg
             f = self.files.get(idx)
@@ -274,7 +304,7 @@ class _Run:
             w.send(None)
 
     def start_worker(self, backend: str) -> _Worker:
-        w = _Worker(backend, self.fe, self.cues, self.chunk_segments)
+        w = _Worker(backend, self.fe, self.cues, self.chunk_segments, cnn=self.cnn if backend == "process" else None)
         w.limit = file_time_limit(None, self.file_timeout)
         self.workers.append(w)
         self.dispatch(w)

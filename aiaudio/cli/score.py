@@ -134,6 +134,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     det = _load_detector(args, "score", "every score below is", batch_size=args.batch_size)
     if det is None:
         return 1
+    from ..batch import keep_freed_memory
+
+    keep_freed_memory()  # this process is the command's own
     fmt = _format_for(args.output, args.format)
     columns = list(SCORE_COLUMNS)
     if args.cues:
