@@ -20,6 +20,9 @@ cached in ``--workdir``), each the median of ``--repeats`` runs:
 ``aiaudio score DIR``
     the command, end to end in a fresh process (start-up included), with the ONNX backend
     (the default; no torch imported) and with ``AIAUDIO_BACKEND=torch`` (the former path).
+``score_files``
+    :func:`aiaudio.batch.score_files` in the benchmark's process (no start-up), with the CNN in
+    the decode workers (the ONNX backend's default) and in the main process.
 ``score_on_dask``
     :func:`aiaudio.cluster.score_on_dask` on a ``LocalCluster`` of one worker process per core
     (warm: the workers have loaded the model), when dask.distributed is installed.
@@ -187,7 +190,7 @@ def main() -> int:
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "aiaudio-bench"), help="where test files are cached")
     args = ap.parse_args()
     warnings.simplefilter("ignore", aiaudio.UntrainedModelWarning)
-    from aiaudio.pipeline import usable_cpus
+    from aiaudio.batch import usable_cpus
 
     ncpu = usable_cpus()
     import onnxruntime
@@ -220,6 +223,12 @@ def main() -> int:
     rows.append(("`aiaudio score DIR -o OUT`, ONNX backend (default), end to end", cli_onnx))
     cli_torch, _ = median_time(lambda: cli_score(folder, out_torch, args.model, "torch"), R)
     rows.append(("`aiaudio score DIR -o OUT`, torch backend, end to end", cli_torch))
+
+    from aiaudio.batch import score_files
+
+    for in_workers, name in ((True, "CNN in the decode workers (the default)"), (False, "CNN in the main process")):
+        t, _ = median_time(lambda: list(score_files(det, paths, cnn_in_workers=in_workers)), R)
+        rows.append((f"score_files in this process, {name}", t))
 
     dask_t = None
     try:

@@ -25,10 +25,9 @@ How it works
 With the ONNX backend (the default, :mod:`aiaudio.runtime`) and process workers, each
 worker also runs the CNN, one thread, on every chunk it cuts, and sends the chunk's logits
 instead of its samples (``cnn_in_workers``): one worker per core, no audio through the
-pipes, and the main process only hands out paths and finishes scores. On 2 cores that
-scores a folder of MP3s about 1.3x faster than the split above
-(``benchmarks/bench_peer.py``); the torch backend keeps its CNN in the main process
-(torch's thread pools do not survive a fork safely).
+pipes, and the main process only hands out paths and finishes scores (on 2 cores about
+10% faster than the split above: ``benchmarks/bench_peer.py`` times both). The torch
+backend keeps its CNN in the main process (torch's thread pools do not survive a fork safely).
 
 Each worker has its own pair of pipes; a pipe holds at most one message in flight, so a
 worker stops decoding while the main process is behind. Audio in flight is therefore bounded

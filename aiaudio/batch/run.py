@@ -151,6 +151,7 @@ def _run(
     run = _Run(det, paths, bs, cues, chunk_segments, st, file_timeout)
     if res.cnn_in_workers and res.decode_workers > 0:
         run.cnn = det._active()
+        run.cnn.preload()
     with det.threads(res.torch_threads):  # torch or onnxruntime threads (the backend's)
         if res.decode_workers == 0:
             yield from run.inline()
