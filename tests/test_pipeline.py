@@ -733,3 +733,29 @@ def test_resume_scores_timed_out_and_killed_files_again(fast_model, clips, tmp_p
 def test_cli_refuses_a_negative_file_timeout(clips, bad: str, capsys) -> None:
     assert main(["score", clips[0], "--file-timeout", bad]) == 2
     assert "--file-timeout must be >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or __import__("platform").libc_ver()[0] != "glibc", reason="glibc mallopt")
+def test_keep_freed_memory_is_taken_by_glibc_and_left_to_the_caller() -> None:
+    """The allocator setting of decode workers and `aiaudio score` is accepted by glibc, and
+    importing aiaudio and loading a model never applies it to the importing program."""
+    assert pipeline.keep_freed_memory() is True
+    code = (  # mallopt is reached through ctypes.CDLL(None): record every such handle's mallopt
+        "import ctypes\n"
+        "called = []\n"
+        "real = ctypes.CDLL\n"
+        "class Watched(real):\n"
+        "    def __getattr__(self, name):\n"
+        "        if name == 'mallopt':\n"
+        "            called.append(name)\n"
+        "        return super().__getattr__(name)\n"
+        "ctypes.CDLL = Watched\n"
+        "import aiaudio\n"
+        "det = aiaudio.load_detector()\n"
+        "import aiaudio.batch.resources as r\n"
+        "assert not called, called\n"
+        "assert r.keep_freed_memory() and called == ['mallopt'], called  # the watch sees a call\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1000:]

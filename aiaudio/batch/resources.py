@@ -140,11 +140,14 @@ class PipelineStats:
     resources : Resources or None
         Workers and threads used.
     files, segments, batches : int
-        Files finished, segments scored, CNN forward calls.
+        Files finished, segments scored, CNN forward calls (in the main process, or the
+        chunks the workers scored).
     cnn_s : float
-        Seconds the main process spent in the CNN.
+        Seconds spent in the CNN: by the main process, or summed over the decode workers
+        when they run it (``resources.cnn_in_workers``).
     wait_s : float
-        Seconds the main process waited for decoded audio with nothing to score.
+        Seconds the main process waited for decoded audio with nothing to score (with the
+        CNN in the workers, nearly the whole run: the main process only collects logits).
     peak_pending_segments : int
         Most segments held by the main process at once (received, not yet scored).
     max_chunk_segments : int
