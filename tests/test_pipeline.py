@@ -96,13 +96,19 @@ def _by_path(results) -> dict:
 # --------------------------------------------------------------------------- same scores
 
 
-def test_pipeline_matches_detector_score_for_any_batch_size_and_worker_count(det, clips) -> None:
+def _detector_results(det, paths) -> dict:
+    """What Detector.score gives for each path: its Score, or the AudioLoadError it raises."""
     ref = {}
-    for p in clips:
+    for p in paths:
         try:
             ref[p] = det.score(p)
         except aiaudio.AudioLoadError as e:
             ref[p] = e
+    return ref
+
+
+def test_pipeline_matches_detector_score_for_any_batch_size_and_worker_count(det, clips) -> None:
+    ref = _detector_results(det, clips)
     for bs in (1, 7, 64):
         for jobs in (0, 1, 2):
             got = _by_path(score_files(det, clips, jobs=jobs, batch_size=bs))
@@ -125,12 +131,7 @@ def test_cnn_in_the_workers_gives_the_scores_of_the_main_process_cnn_and_of_dete
     process workers): same scores, segments and errors as the CNN in the main process and as
     Detector.score, for one and two workers and chunks of any size."""
     det = onnx_det
-    ref = {}
-    for p in clips:
-        try:
-            ref[p] = det.score(p)
-        except aiaudio.AudioLoadError as e:
-            ref[p] = e
+    ref = _detector_results(det, clips)
     for jobs, chunk, in_workers in ((1, 8, True), (2, 3, True), (2, 8, None), (2, 8, False)):
         stats = PipelineStats()
         got = _by_path(score_files(det, clips, jobs=jobs, chunk_segments=chunk, cnn_in_workers=in_workers, stats=stats))
