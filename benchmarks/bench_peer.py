@@ -28,6 +28,9 @@ cached in ``--workdir``), each the median of ``--repeats`` runs:
     (warm: the workers have loaded the model), when dask.distributed is installed.
 ``where the time goes``
     one core, ms per second of audio, per stage of aiaudio's ONNX path.
+``long file``
+    ``aiaudio score LONG -o OUT`` on one ``--long-min``-minute FLAC: the peak summed RSS and
+    PSS of its process tree (memory must stay flat in the file's length).
 
 It prints real-time factors (seconds of audio per second of wall time), the ratios to
 decoding, tracks a day, and checks that both backends wrote the same scores (within 1e-4).
@@ -60,7 +63,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import aiaudio  # noqa: E402
-from bench_scoring import CLIP_S, decode_all, _decode_native, load, make_folder, median_time, music_like  # noqa: E402
+from bench_scoring import CLIP_S, decode_all, _decode_native, load, make_folder, median_time, music_like, run_with_peak_memory  # noqa: E402
 
 PEER_SR = 44100
 PEER_NFFT = 16384
@@ -187,6 +190,7 @@ def main() -> int:
     ap.add_argument("--distinct", type=int, default=10, help="different signals among the clips (default 10)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per timing; medians are reported (default 3)")
     ap.add_argument("--model", metavar="DIR", help="model directory (default: the shipped model)")
+    ap.add_argument("--long-min", type=float, default=60.0, help="length of the long file for the memory check, minutes (default 60; 0: none)")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "aiaudio-bench"), help="where test files are cached")
     args = ap.parse_args()
     warnings.simplefilter("ignore", aiaudio.UntrainedModelWarning)
@@ -200,7 +204,7 @@ def main() -> int:
     print(f"start: {load()}")
     workdir = Path(args.workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    clips, _ = make_folder(workdir, args.clips, args.distinct, "mp3", 1.0)
+    clips, long = make_folder(workdir, args.clips, args.distinct, "mp3", args.long_min or 1.0)
     folder = clips[0].parent
     paths = [str(p) for p in clips]
     audio_s = len(paths) * CLIP_S
@@ -272,6 +276,12 @@ def main() -> int:
         env = dict(os.environ, AIAUDIO_BACKEND=backend, PYTHONPATH=str(REPO))
         w, _ = median_time(lambda: subprocess.run(argv, check=True, env=env), 5)
         print(f"  {backend} backend: {w:.2f} s" + ("  (goal <= 0.5 s; torch not imported)" if backend == "onnx" else ""))
+    if args.long_min:
+        print(f"\n== {args.long_min:g}-minute file, `aiaudio score LONG -o OUT` in a fresh process ({det.backend} backend) ==")
+        cmd = [sys.executable, "-m", "aiaudio", "score", str(long), "-o", str(workdir / "peer_long.csv"), "--no-progress"]
+        wall, rss, pss, main_rss, rc = run_with_peak_memory(cmd + (["--model", args.model] if args.model else []))
+        print(f"  wall {wall:.1f} s ({args.long_min * 60 / wall:.0f}x real time incl. start-up), rc {rc}")
+        print(f"  peak memory of the process tree: RSS {rss:.0f} MB (main process {main_rss:.0f} MB), PSS {pss:.0f} MB (goal < 1024 MB)")
     print(f"\nend: {load()}")
     return 0
 
