@@ -40,6 +40,7 @@ ROW_FIELDS = ("path", "p_ai", "label", "verdict", "confidence", "duration_s", "f
 
 _DETECTORS: dict[tuple, Any] = {}
 _LOCK = threading.Lock()
+_TUNED: list[bool] = []  # non-empty once this process's allocator was set (keep_freed_memory)
 
 
 class BatchScorer:
@@ -56,23 +57,36 @@ class BatchScorer:
         CNN threads per call (1: one worker process per core does the rest).
     cues : bool
         Also compute the interpretable cues (``cue_*`` keys; slower).
+    keep_freed_memory : bool
+        The first time this process scores with such a scorer, let its allocator keep freed buffers
+        (:func:`aiaudio.batch.keep_freed_memory`, glibc only), as aiaudio's own decode
+        workers do: on a local Dask cluster of 2 workers it scored 1.8x faster
+        (``benchmarks/bench_peer.py`` times both). ``False`` leaves the process's allocator as it is
+        (use that where the scorer runs inside a program that cares).
     """
 
     def __init__(
-        self, model: str | os.PathLike[str] | None = None, *, backend: str | None = None, threads: int = 1, cues: bool = False
+        self, model: str | os.PathLike[str] | None = None, *, backend: str | None = None, threads: int = 1, cues: bool = False,
+        keep_freed_memory: bool = True,
     ):
         self.model = None if model is None else os.fspath(model)
         self.backend = backend
         self.threads = max(1, int(threads))
         self.cues = bool(cues)
+        self.keep_freed_memory = bool(keep_freed_memory)
 
     def __repr__(self) -> str:
-        return f"BatchScorer(model={self.model!r}, backend={self.backend!r}, threads={self.threads}, cues={self.cues})"
+        return (f"BatchScorer(model={self.model!r}, backend={self.backend!r}, threads={self.threads}, cues={self.cues}, "
+                f"keep_freed_memory={self.keep_freed_memory})")
 
     def detector(self) -> Any:
         """This process's detector for these options (loaded on first use, then kept)."""
         key = (self.model, self.backend)
         with _LOCK:
+            if self.keep_freed_memory and not _TUNED:
+                from .batch import resources
+
+                _TUNED.append(resources.keep_freed_memory())
             det = _DETECTORS.get(key)
             if det is None:
                 from .detector import load_detector

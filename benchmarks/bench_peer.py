@@ -244,10 +244,13 @@ def main() -> int:
 
         with distributed.LocalCluster(n_workers=ncpu, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
             with distributed.Client(lc) as client:
+                plain = BatchScorer(args.model, keep_freed_memory=False)  # first: the setting cannot be undone
+                score_on_dask(client, paths[: 2 * ncpu], plain, chunk=1)  # warm: each worker loads the model
+                plain_t, _ = median_time(lambda: score_on_dask(client, paths, plain, chunk=8), R)
                 scorer = BatchScorer(args.model)
-                score_on_dask(client, paths[: 2 * ncpu], scorer, chunk=1)  # warm: each worker loads the model
                 dask_t, _ = median_time(lambda: score_on_dask(client, paths, scorer, chunk=8), R)
         rows.append((f"aiaudio.cluster.score_on_dask, LocalCluster of {ncpu} workers (warm)", dask_t))
+        rows.append(("  the same, BatchScorer(keep_freed_memory=False)", plain_t))
 
     print(f"\n== same folder, same run (median of {R}) ==")
     print(f"  {'':<66s} {'wall':>7s}   {'x real time':>11s}   {'/ decode-only':>13s}")

@@ -64,3 +64,29 @@ def test_a_local_dask_cluster_of_two_workers_gives_the_scores_of_aiaudio_score(f
         assert r["error"] == ""
         assert r["p_ai"] == pytest.approx(float(w["p_ai"]), abs=1e-5)
         assert r["label"] == w["label"] and r["verdict"] == w["verdict"]
+
+
+def test_the_scorer_sets_its_process_allocator_once_and_only_when_asked() -> None:
+    """BatchScorer(keep_freed_memory=True), the default, tunes the allocator of the process it
+    scores in (as aiaudio's decode workers do), once; False leaves it alone."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    assert pickle.loads(pickle.dumps(BatchScorer(keep_freed_memory=False))).keep_freed_memory is False
+    code = textwrap.dedent("""
+        import aiaudio.batch.resources as r
+        calls = []
+        r.keep_freed_memory = lambda: calls.append(1) or True
+        from aiaudio.cluster import BatchScorer
+        BatchScorer(keep_freed_memory=False).detector()
+        assert calls == [], calls
+        BatchScorer().detector()                 # the same detector, now with the allocator set
+        assert calls == [1], calls
+        BatchScorer(backend="onnx").detector()   # another detector; the allocator is set already
+        assert calls == [1], calls
+    """)
+    repo = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(repo)), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1500:]
