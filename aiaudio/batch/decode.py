@@ -281,24 +281,6 @@ def _portable(e: BaseException) -> BaseException:
         return RuntimeError(f"{type(e).__name__}: {e}")
 
 
-def _widen_pipe(conn: Any) -> None:
-    """Give the pipe under ``conn`` a 1-MB buffer (Linux; 64 kB by default) where the system allows it.
-
-    A chunk of segments is about 2 MB: through a 64-kB pipe the worker and the main process
-    take turns some 30 times per chunk, through a 1-MB one twice.
-    """
-    try:
-        import fcntl
-
-        fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
-    except (ImportError, OSError, ValueError):  # not Linux, or above /proc/sys/fs/pipe-max-size
-        pass
-
-
-#: Buffer asked for the result pipes (bytes; Linux's default pipe-max-size).
-_PIPE_BYTES = 1 << 20
-
-
 class _Worker:
     """One decode worker (process or thread) and the main process's ends of its pipes."""
 
@@ -334,7 +316,6 @@ class _Worker:
                     signal.pthread_sigmask(signal.SIG_SETMASK, held)
             t_recv.close()
             r_send.close()
-            _widen_pipe(r_recv)
             self.sentinel: Any = self.proc.sentinel
         else:
             t_recv, t_send = mp.Pipe(duplex=False)
