@@ -307,7 +307,7 @@ def test_plan_resources() -> None:
     assert plan_resources(jobs=3, torch_threads=2, backend="thread", n_cpus=2) == pipeline.Resources(3, 2, "thread")
     # workers that run the CNN themselves: one per core (decoding in the main thread on one core)
     assert plan_resources(n_cpus=4, cnn_in_workers=True) == pipeline.Resources(4, 2, cnn_in_workers=True)
-    assert plan_resources(n_cpus=1, cnn_in_workers=True).decode_workers == 0
+    assert plan_resources(n_cpus=1, cnn_in_workers=True) == pipeline.Resources(0, 1)  # the main thread does it all
     assert plan_resources(jobs=3, n_cpus=16, cnn_in_workers=True).decode_workers == 3
     with pytest.raises(ValueError):
         plan_resources(jobs=-1)

@@ -128,7 +128,8 @@ def plan_resources(
     tt = int(torch_threads) if torch_threads else max(1, min(MAX_TORCH_THREADS, round(CNN_SHARE * n)))
     if jobs is None:
         jobs = 0 if n <= 1 else (n if cnn_in_workers else max(1, n - tt + 1))
-    return Resources(decode_workers=int(jobs), torch_threads=tt, backend=backend, cnn_in_workers=bool(cnn_in_workers))
+    in_workers = bool(cnn_in_workers) and int(jobs) > 0  # no workers: the main thread does everything
+    return Resources(decode_workers=int(jobs), torch_threads=tt, backend=backend, cnn_in_workers=in_workers)
 
 
 @dataclass
