@@ -62,9 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "-j", "--jobs", type=int, metavar="N",
-        help="decode worker processes (default: chosen from the CPU cores; 0: decode in the main process)",
+        help="decode worker processes (default: chosen from the CPU cores, one per core with the ONNX backend, "
+        "where each worker also runs the CNN; 0: decode in the main process)",
     )
-    p.add_argument("--threads", type=int, metavar="N", help="CNN threads (default: chosen from the CPU cores)")
+    p.add_argument(
+        "--threads", type=int, metavar="N",
+        help="CNN threads of the main process, where it runs the CNN (the torch backend, -j 0; default: chosen from the CPU cores)",
+    )
     p.add_argument(
         "--file-timeout", type=float, metavar="SECONDS",
         help="give up a file after this many seconds of decoding: it gets an error row with reason timeout "
