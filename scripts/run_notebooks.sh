@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 exec python - "$@" <<'PY'
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -49,6 +50,27 @@ spec_root = Path(tempfile.mkdtemp(prefix="aiaudio-kernel-"))
 }))
 ksm = KernelSpecManager(kernel_dirs=[str(spec_root)], ensure_native_kernel=False)
 
+# Stored outputs name no folder of the machine that ran them: the checkout becomes <repo>,
+# the notebooks' temporary folders <work>, the home folder ~.
+REPO_ROOT = str(Path.cwd().resolve())
+TEMP = re.compile(re.escape(str(Path(tempfile.gettempdir()).resolve())) + r"/aiaudio-[A-Za-z0-9_-]+")
+
+
+def scrub(text):
+    text = text.replace(REPO_ROOT, "<repo>")
+    text = TEMP.sub("<work>", text)
+    return text.replace(str(Path.home()) + "/", "~/")
+
+
+def scrub_outputs(nb):
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if "text" in o:
+                o["text"] = scrub(o["text"])
+            for k, v in o.get("data", {}).items():
+                if k.startswith("text/") and isinstance(v, str):
+                    o["data"][k] = scrub(v)
+
 failed, times = [], []
 for path in paths:
     nb = nbformat.read(path, as_version=4)
@@ -69,6 +91,7 @@ for path in paths:
     times.append((path, dt, err is None))
     # the stored kernel spec stays the portable `python3`
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    scrub_outputs(nb)
     out = run_dir / path.name
     nbformat.write(nb, out)
     size_kib = out.stat().st_size / 1024

@@ -57,3 +57,17 @@ def test_notebook_describes_the_default_model_truthfully(path: Path) -> None:
     else:
         assert "untrained placeholder" not in md.lower(), "the default model is trained: do not call it a placeholder"
         assert "MODEL_CARD.md" in md, "point the reader at models/default/MODEL_CARD.md"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_name_no_folder_of_the_machine_that_ran_them(path: Path) -> None:
+    """scripts/run_notebooks.sh --write writes the checkout as <repo>, temporary folders as <work>."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for c in nb["cells"]:
+        for out in c.get("outputs", []):
+            texts = [out.get("text", "")] + [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+            for t in texts:
+                t = "".join(t) if isinstance(t, list) else t
+                for folder in ("/tmp/", "/home/", "/root/", "/work/", "/Users/", "\\Users\\"):
+                    assert folder not in t, f"{path.name}: a stored output names {folder}: {t[:200]!r}"
+
