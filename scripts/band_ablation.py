@@ -1,6 +1,6 @@
 """Ablation of the front end's input band and frequency resolution, judged by LOGO generalisation.
 
-    nice -n 10 python scripts/band_ablation.py --out /work/runs/ablation
+    nice -n 10 python scripts/band_ablation.py --out runs/ablation
         [--data ~/.cache/aiaudio/training-data/manifest.csv] [--max-seconds 20]
         [--configs 16k-1024-0-8k,44k-2048-0-22k] [--limit N]
 

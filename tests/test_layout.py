@@ -276,3 +276,28 @@ def test_the_old_module_paths_still_work_and_warn(old: str, new: str) -> None:
         assert getattr(shim, name) is getattr(target, name)
     other = next(n for n in vars(target) if n not in target.__all__ and not n.startswith("__"))
     assert getattr(shim, other) is getattr(target, other)  # forwarded, for old code that reached in
+
+
+def test_no_tracked_file_names_a_folder_of_the_machine_that_wrote_it() -> None:
+    """Scripts, docs, notebooks, model files and splits name no absolute folder of a development
+    machine (the brief: "no machine path goes into a commit"); caches are written as ``~/.cache``."""
+    import subprocess
+
+    repo = PKG.parent
+    try:
+        files = subprocess.run(["git", "ls-files", "-z"], cwd=repo, capture_output=True, check=True).stdout.split(b"\0")
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    me = Path(__file__).resolve().relative_to(repo).as_posix()
+    bad = []
+    for name in filter(None, (f.decode() for f in files)):
+        p = repo / name
+        if name in (me, "tests/test_notebooks.py") or not p.is_file() or p.stat().st_size > 20_000_000:
+            continue
+        data = p.read_bytes()
+        if b"\0" in data[:4096]:  # binary (weights, audio)
+            continue
+        for folder in (b"/work/", b"/root/", b"/home/runner/"):
+            if folder in data:
+                bad.append((name, folder.decode()))
+    assert not bad, bad
