@@ -17,7 +17,10 @@ OUT=${2:-runs/default}
 PY=${PYTHON:-python}
 DATA=${AIAUDIO_TRAINING_DATA:-$HOME/.cache/aiaudio/training-data}/manifest.csv
 
-$PY scripts/fetch_sources.py --repos "$MIRRORS" --no-progress
+# exit status 1: some manifest rows are missing or differ (listed in fetch_report.csv; with this
+# manifest 14 files whose decoded length is not the one their header states): the verified rest trains
+rc=0; $PY scripts/fetch_sources.py --repos "$MIRRORS" --no-progress || rc=$?
+[ "$rc" -le 1 ] || exit "$rc"
 OMP_NUM_THREADS=1 $PY scripts/prepare_training_data.py --jobs "${JOBS:-1}" --no-progress \
   --source-twin-excerpt-seconds 8 --source-twin-seconds 8 \
   --source-twin-decoders hifigan,griffinlim-mel128 --source-twin-limit 240

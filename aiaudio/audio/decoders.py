@@ -100,7 +100,7 @@ class _SoundfileReader:
                 ) from e
             got += data.shape[0]
             if data.shape[0]:
-                yield np.ascontiguousarray(data.T)
+                yield data.T  # (channels, n), a view of the interleaved frames: who needs rows contiguous copies
             if data.shape[0] < blocksize:
                 break
         # A compressed stream that ends early decodes "fine" to fewer samples than the

@@ -78,6 +78,10 @@ def to_mono(y: np.ndarray) -> np.ndarray:
         return y[None, :]
     if y.shape[0] == 1:
         return y
+    if y.shape[0] == 2:  # (L + R) / 2: the same value as the mean, without its reduction over a short axis
+        out = np.add(y[0], y[1])
+        out *= np.float32(0.5)
+        return out[None, :]
     return y.mean(axis=0, keepdims=True, dtype=np.float32)
 
 
@@ -212,7 +216,7 @@ class AudioStream:
                 )
             total += blk.shape[1]
             if self._tap is not None:
-                self._tap(blk)
+                self._tap(np.ascontiguousarray(blk))
             if self.mono:
                 blk = to_mono(blk)
             if rs is not None:
@@ -221,7 +225,7 @@ class AudioStream:
             # yield with one block of delay so the resampler's tail joins the last block
             if pending is not None and pending.shape[1]:
                 yield pending
-            pending = blk
+            pending = np.ascontiguousarray(blk)  # a no-op unless a reader gave a view (native rate, all channels)
         if total == 0:
             raise AudioLoadError(
                 f"{self.path}: the file decodes to zero audio samples (empty or truncated). "
