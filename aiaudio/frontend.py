@@ -245,8 +245,8 @@ def hann_window(n: int) -> np.ndarray:
 
 
 #: Segments per FFT call in :func:`spectrogram`: the windowed frames of two 4-s segments at
-#: 16 kHz (2 MB) stay in a core's cache; 8 at a time were 1.3-2x slower per segment on a
-#: 1-MB-L2 machine (``benchmarks/bench_peer.py``'s profile).
+#: 16 kHz (2 MB) stay in a core's cache; 8 at a time (8 MB) overflowed the 1-MB L2 cache of
+#: the 2-core development machine and cost more per segment.
 SPECTROGRAM_CHUNK = 2
 
 

@@ -100,7 +100,7 @@ class _SoundfileReader:
                 ) from e
             got += data.shape[0]
             if data.shape[0]:
-                yield data.T  # (channels, n), a view of the interleaved frames: who needs rows contiguous copies
+                yield data.T  # (channels, n): a view of the interleaved frames (AudioStream copies where rows must be contiguous)
             if data.shape[0] < blocksize:
                 break
         # A compressed stream that ends early decodes "fine" to fewer samples than the
