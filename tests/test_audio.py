@@ -311,6 +311,40 @@ def test_to_mono_and_resample_shapes() -> None:
     assert resample(y[0], 16000, 48000).shape == (24000,)
 
 
+@pytest.mark.parametrize("sr, mono", [(None, False), (None, True), (16000, True), (16000, False), (44100, False)])
+def test_stream_blocks_are_contiguous_float32_whatever_the_reader(tmp_path: Path, sr, mono) -> None:
+    """libsndfile's reader hands out views of its interleaved frames; what a stream yields (and
+    what it keeps for the cues) is contiguous float32 (channels, n), equal to the whole file."""
+    y = music_like(3.3, 44100, 2, seed=4)
+    p = tmp_path / "s.flac"
+    write_audio(p, y, 44100)
+    whole, rate = load_audio(p, sr=sr, mono=mono)
+    with stream_audio(p, sr=sr, mono=mono, block_s=1.0) as st:
+        kept = []
+        st._tap = kept.append
+        blocks = list(st)
+    assert all(b.dtype == np.float32 and b.flags.c_contiguous and b.ndim == 2 for b in blocks)
+    assert all(k.flags.c_contiguous for k in kept) and sum(k.shape[1] for k in kept) == y.shape[1]
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=1), whole)
+    assert blocks[0].shape[0] == (1 if mono else 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    y=hnp.arrays(np.float32, st.tuples(st.just(2), st.integers(1, 300)),
+                 elements=st.floats(-4.0, 4.0, width=32, allow_nan=False)),
+    strided=st.booleans(),
+)
+def test_stereo_down_mix_is_exactly_the_mean(y: np.ndarray, strided: bool) -> None:
+    """to_mono's (L + R) * 0.5 for two channels gives the float32 mean bit for bit, also on a
+    transposed view of interleaved frames (what libsndfile's reader yields)."""
+    if strided:
+        y = np.ascontiguousarray(y.T).T
+    got = to_mono(y)
+    assert got.shape == (1, y.shape[1]) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, y.mean(axis=0, keepdims=True, dtype=np.float32))
+
+
 # ------------------------------------------------------------------ property tests
 
 
