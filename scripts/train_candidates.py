@@ -331,15 +331,17 @@ def report(out: Path) -> str:
 def describe(manifests: list[str], split_dir: Path | None = None) -> str:
     """Markdown table of the training material: part, label, family, files, minutes, licences (and the split shares)."""
     import csv
+    import os
     from collections import defaultdict
+
+    from aiaudio.training.data import load_items
 
     split_of: dict[str, str] = {}
     if split_dir is not None:
         for name in ("train", "val", "test"):
             f = split_dir / f"{name}.csv"
-            if f.is_file():
-                for r in csv.DictReader(f.open(encoding="utf-8")):
-                    split_of[r["path"]] = name
+            if f.is_file():  # read as training reads them ("~/..." paths are the reader's home)
+                split_of.update((it.path, name) for it in load_items(f))
     agg: dict[tuple, dict] = defaultdict(lambda: {"n": 0, "s": 0.0, "lic": set(), "vocals": 0, "split": defaultdict(int)})
     for m in manifests:
         root = Path(m).expanduser().parent
@@ -350,8 +352,7 @@ def describe(manifests: list[str], split_dir: Path | None = None) -> str:
             a["s"] += float(r.get("duration_s") or 0)
             a["lic"].add((r.get("licence") or "unknown")[:40])
             a["vocals"] += r.get("has_vocals") == "yes"
-            p = r["path"] if Path(r["path"]).is_absolute() else str(root / r["path"])
-            a["split"][split_of.get(p, "-")] += 1
+            a["split"][split_of.get(os.path.abspath(root / Path(r["path"]).expanduser()), "-")] += 1
     lines = ["| part | label | family | files | minutes | with vocals | train / val / test | licences (first 40 characters) |",
              "|---|---|---|---|---|---|---|---|"]
     for (part, label, fam), a in sorted(agg.items()):

@@ -101,3 +101,32 @@ def test_candidates_learn_the_upsampler_and_the_final_model_scores_as_the_detect
     with torch.inference_mode():
         cached = float(det.model.cnn(torch.from_numpy(spec)).double().mean())
     assert cached == pytest.approx(det.score(path).logit, abs=2e-3)
+
+
+def test_the_data_table_counts_splits_that_name_the_cache_with_a_tilde(tmp_path, monkeypatch):
+    """``train_candidates.py data``: the shipped splits write the cache as ``~/...`` and the
+    manifest lists it relative to itself; both are the same files, counted per split."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    man_dir = tmp_path / "cache"
+    rows = []
+    for i, label in enumerate(["human", "ai", "ai"]):
+        p = man_dir / label / f"{i}.wav"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        write_audio(p, np.zeros(1600, np.float32), 16000)
+        rows.append({"path": f"{label}/{i}.wav", "label": label, "generator": "g" if label == "ai" else "human",
+                     "group": f"g{i}", "source": "synth", "family": "fam" if label == "ai" else "human-x",
+                     "duration_s": "0.1"})
+    with (man_dir / "manifest.csv").open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    splits = tmp_path / "model" / "splits"
+    splits.mkdir(parents=True)
+    for name, keep in (("train", [0, 1]), ("test", [2])):
+        with (splits / f"{name}.csv").open("w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows([{**rows[i], "path": f"~/cache/{rows[i]['path']}"} for i in keep])
+    table = _script("train_candidates").describe([str(man_dir / "manifest.csv")], splits)
+    assert "| fam | 2 | 0 | 0 | 1 / 0 / 1 |" in table, table
+    assert "| human-x | 1 | 0 | 0 | 1 / 0 / 0 |" in table, table
