@@ -216,7 +216,8 @@ class AudioStream:
                 )
             total += blk.shape[1]
             if self._tap is not None:
-                self._tap(np.ascontiguousarray(blk))
+                blk = np.ascontiguousarray(blk)  # what it keeps outlives the decoder's buffer; rows contiguous
+                self._tap(blk)
             if self.mono:
                 blk = to_mono(blk)
             if rs is not None:

@@ -148,10 +148,7 @@ def _run(
             UntrainedModelWarning,
             stacklevel=3,
         )
-    run = _Run(det, paths, bs, cues, chunk_segments, st, file_timeout)
-    if res.cnn_in_workers and res.decode_workers > 0:
-        run.cnn = det._active()
-        run.cnn.preload()
+    run = _Run(det, paths, bs, cues, chunk_segments, st, file_timeout, cnn_in_workers=res.cnn_in_workers)
     with det.threads(res.torch_threads):  # torch or onnxruntime threads (the backend's)
         if res.decode_workers == 0:
             yield from run.inline()
@@ -171,12 +168,15 @@ class _Run:
 
     def __init__(
         self, det: Detector, paths: list[str], bs: int, cues: bool, chunk_segments: int, st: PipelineStats,
-        file_timeout: float | None,
+        file_timeout: float | None, cnn_in_workers: bool = False,
     ) -> None:
         self.det, self.paths, self.bs, self.cues, self.chunk_segments = det, paths, bs, cues, chunk_segments
         self.st, self.file_timeout = st, file_timeout
         self.fe = det.config.frontend
         self.cnn: Any = None  # the backend the workers run, when they run the CNN
+        if cnn_in_workers:
+            self.cnn = det._active()
+            self.cnn.preload()
         self.n = len(paths)
         self.todo: deque[int] = deque(range(self.n))
         self.files: dict[int, _FileState] = {}
@@ -305,7 +305,7 @@ class _Run:
             w.send(None)
 
     def start_worker(self, backend: str) -> _Worker:
-        w = _Worker(backend, self.fe, self.cues, self.chunk_segments, cnn=self.cnn if backend == "process" else None)
+        w = _Worker(backend, self.fe, self.cues, self.chunk_segments, cnn=self.cnn)  # cnn only with process workers (score_files checks)
         w.limit = file_time_limit(None, self.file_timeout)
         self.workers.append(w)
         self.dispatch(w)
