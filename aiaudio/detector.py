@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 import numpy as np
 
 from .audio import FULL_SCALE_LIMIT, MAX_ANALYSIS_S, SILENCE_DBFS, PathOrFile
-from .errors import MissingDependencyError, ModelLoadError
+from .errors import CUES_MODULES, MissingDependencyError, ModelLoadError, require_extra
 from .modelconfig import ModelConfig, load_config
 from .runtime import OnnxBackend, TorchBackend, backend_name, load_torch_model, onnx_problem
 
@@ -450,6 +450,8 @@ class Detector:
             subclass, also a ``TypeError``) for a missing, non-integer or implausible
             ``sr``, ``sr`` given with a file, a list of paths (score many files with
             :func:`aiaudio.batch.score_files`) or an object that is not audio.
+        MissingDependencyError
+            ``cues=True`` without scipy and pyloudnorm (the ``cues`` extra).
 
         Warns
         -----
@@ -459,6 +461,8 @@ class Detector:
             Float samples peak above 2.0 (flag ``beyond_full_scale``).
         """
         max_analysis_s = _check_max_analysis_s(max_analysis_s)
+        if cues:
+            require_extra(CUES_MODULES, "cues", "score(..., cues=True)")  # before any decoding
         blocks, path, desc, cue_values = model_rate_input(audio, sr, self.config.frontend, cues, max_analysis_s)
         starts, logits, totals = self.score_blocks(blocks, desc)
         if not self.config.trained:

@@ -15,9 +15,14 @@ import math
 from typing import Literal, NamedTuple, Sequence
 
 import numpy as np
-import scipy.ndimage
-import scipy.signal
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+
+from .errors import require_extra
+
+require_extra(("scipy",), "cues", "aiaudio.dsp (the cues' filters and spectra)")
+
+import scipy.ndimage  # noqa: E402
+import scipy.signal  # noqa: E402
+from scipy.ndimage import maximum_filter1d, uniform_filter1d  # noqa: E402
 
 __all__ = ["EQBand", "compress", "eq", "expand", "gain", "harmonic_mask", "istft", "lowpass", "smooth_partials", "frames", "stft", "true_runs"]
 

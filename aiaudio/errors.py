@@ -121,5 +121,13 @@ def require_extra(modules: Sequence[str], extra: str, what: str) -> None:
         )
 
 
+#: What the interpretable cues need (the ``cues`` extra): explanations, reports and
+#: ``score(..., cues=True)`` compute them.
+CUES_MODULES = ("scipy", "pyloudnorm")
+
+#: What explanations need (the ``train`` extra brings all of it): torch for the saliency
+#: maps' gradients, and the cues.
+EXPLAIN_MODULES = ("torch", "scipy", "pyloudnorm")
+
 #: Distribution names of modules whose import name differs.
 _PIP_NAMES = {"sklearn": "scikit-learn"}

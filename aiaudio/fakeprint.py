@@ -17,9 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import median_filter, uniform_filter1d
 
-from .audio import resample
+from .errors import require_extra
+
+require_extra(("scipy",), "cues", "aiaudio.fakeprint")
+
+from scipy.ndimage import median_filter, uniform_filter1d  # noqa: E402
+
+from .audio import resample  # noqa: E402
 
 __all__ = ["FakeprintConfig", "analyse", "band_limit", "bandwidth_hz", "fakeprint"]
 

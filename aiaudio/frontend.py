@@ -4,8 +4,9 @@ Audio reaches the model as fixed-length mono segments at the model's sample
 rate (:func:`segment_audio`); :class:`Frontend` (a torch module, defined on first
 access so that importing this module does not import torch) turns a batch of segments into
 normalised log-power spectrograms. Training calls that very module;
-:func:`spectrogram` computes the same values in numpy (pocketfft, via
-``scipy.fft``) for the torch-free runtime, within float32 rounding of it (tested).
+:func:`spectrogram` computes the same values in numpy for the torch-free runtime (the FFT
+is pocketfft's: ``scipy.fft`` where scipy is installed, else ``numpy.fft``), within float32
+rounding of it (tested).
 This module itself never imports torch.
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from . import _validate as _v
 
-__all__ = ["FrontendConfig", "Frontend", "iter_segments", "segment_audio", "segment_starts", "spectrogram"]
+__all__ = ["FrontendConfig", "Frontend", "fft_backend", "iter_segments", "segment_audio", "segment_starts", "spectrogram"]
 
 
 #: Allowed ranges of the front-end settings (inclusive); see :class:`FrontendConfig`.
@@ -250,18 +251,61 @@ def hann_window(n: int) -> np.ndarray:
 SPECTROGRAM_CHUNK = 2
 
 
+FFT_BACKENDS = ("scipy", "numpy")
+
+
+@functools.lru_cache(maxsize=None)
+def _scipy_fft_installed() -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("scipy") is not None and importlib.util.find_spec("scipy.fft") is not None
+    except (ImportError, ValueError):  # blocked or half-removed
+        return False
+
+
+def fft_backend(fft: str = "auto") -> str:
+    """The FFT :func:`spectrogram` uses: ``"scipy"`` or ``"numpy"``.
+
+    Parameters
+    ----------
+    fft : {"auto", "scipy", "numpy"}
+        ``"auto"`` (default): ``"scipy"`` (``scipy.fft``) when scipy is installed (the ``cues``
+        and ``full`` extras bring it), else ``"numpy"`` (``numpy.fft``). Both are pocketfft;
+        scipy's transforms a batch of float32 frames about 1.8x faster than numpy's float64
+        (numpy's own float32 path is several times slower still, so numpy's is run in float64).
+
+    Returns
+    -------
+    str
+        ``"scipy"`` or ``"numpy"``.
+    """
+    if fft == "auto":
+        return "scipy" if _scipy_fft_installed() else "numpy"
+    if fft not in FFT_BACKENDS:
+        raise ValueError(f"fft must be 'auto', 'scipy' or 'numpy', got {fft!r}")
+    return fft
+
+
 def spectrogram(
-    segments: np.ndarray, cfg: FrontendConfig, *, window: np.ndarray | None = None, dtype: type = np.float32
+    segments: np.ndarray,
+    cfg: FrontendConfig,
+    *,
+    window: np.ndarray | None = None,
+    dtype: type = np.float32,
+    fft: str = "auto",
 ) -> np.ndarray:
     """Normalised log-power spectrograms of waveform segments: :class:`Frontend` in numpy.
 
     The same computation as the torch module (STFT without centring, periodic Hann window,
     power, bins ``cfg.bin_range``, ``time_pool`` averaging, dB with a floor 100 dB below the
-    peak, mean removed, / 20) with pocketfft (``scipy.fft.rfft``). In float64 it equals the
-    torch module run in float64 within 1e-10; in float32 (the default, 1.4x faster) it
-    is as far from those exact values as the torch module in float32 is (about 1e-7 on
-    bins well above the floor, up to 1e-3 on bins near the -100 dB floor, where any
-    float32 FFT's rounding shows; the CNN's logits move by under 1e-4).
+    peak, mean removed, / 20) with pocketfft (``scipy.fft.rfft``, or ``numpy.fft.rfft`` without
+    scipy: see :func:`fft_backend`). In float64 it equals the torch module run in float64
+    within 1e-10; in float32 (the default, 1.4x faster with scipy) it is as far from those
+    exact values as the torch module in float32 is (about 1e-7 on bins well above the floor,
+    up to 1e-3 on bins near the -100 dB floor, where any float32 FFT's rounding shows; the
+    CNN's logits move by under 1e-4). With numpy's FFT the frames are transformed in float64
+    and the power is rounded to ``dtype``.
 
     Parameters
     ----------
@@ -272,6 +316,8 @@ def spectrogram(
         :func:`hann_window` of ``cfg.n_fft`` (pass it to save recomputing it).
     dtype : numpy float type
         Precision of the computation: ``np.float32`` (default, as the torch module) or ``np.float64``.
+    fft : {"auto", "scipy", "numpy"}
+        Which FFT (:func:`fft_backend`); ``"auto"`` takes scipy's when it is installed.
 
     Returns
     -------
@@ -279,7 +325,14 @@ def spectrogram(
         Of ``dtype``, shape ``(batch, 1, n_bins, frames)``.
     """
     from numpy.lib.stride_tricks import sliding_window_view
-    from scipy import fft as sfft
+
+    if fft_backend(fft) == "scipy":
+        from scipy import fft as sfft
+
+        def rfft(frames: np.ndarray) -> np.ndarray:
+            return sfft.rfft(frames, axis=-1, overwrite_x=True)
+    else:
+        rfft = functools.partial(np.fft.rfft, axis=-1)
 
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
@@ -294,13 +347,15 @@ def spectrogram(
     cols = n_frames // tp
     out = np.empty((x.shape[0], 1, hi - lo, cols), dtype=dt)
     one = dt.type
-    buf = np.empty((min(SPECTROGRAM_CHUNK, x.shape[0]), n_frames, cfg.n_fft), dtype=dt)  # windowed frames, reused
+    frame_dt = dt if fft_backend(fft) == "scipy" else np.dtype(np.float64)
+    buf = np.empty((min(SPECTROGRAM_CHUNK, x.shape[0]), n_frames, cfg.n_fft), dtype=frame_dt)  # windowed frames, reused
     for i in range(0, x.shape[0], SPECTROGRAM_CHUNK):
         part = x[i : i + SPECTROGRAM_CHUNK]
         frames = np.multiply(sliding_window_view(part, cfg.n_fft, axis=1)[:, :: cfg.hop_length][:, :n_frames], w, out=buf[: part.shape[0]])
-        spec = sfft.rfft(frames, axis=-1, overwrite_x=True)[..., lo:hi]  # (b, frames, bins), complex64
+        spec = rfft(frames)[..., lo:hi]  # (b, frames, bins), complex64 (complex128 from numpy's)
         power = spec.real * spec.real
         power += spec.imag * spec.imag
+        power = power.astype(dt, copy=False)
         if tp > 1:
             power = power[:, : cols * tp].reshape(power.shape[0], cols, tp, power.shape[2]).mean(axis=2)
         power = power.transpose(0, 2, 1)  # (b, bins, columns)

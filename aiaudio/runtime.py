@@ -230,9 +230,12 @@ class OnnxBackend:
         return np.concatenate(out).reshape(-1) if out else np.zeros(0)
 
     def preload(self) -> None:
-        """Import what computing logits needs (``scipy.fft``, about 0.1 s) now, so that worker
-        processes forked afterwards share it instead of each importing it again."""
-        import scipy.fft  # noqa: F401
+        """Import what computing logits needs (``scipy.fft`` where it is installed, about 0.1 s)
+        now, so that worker processes forked afterwards share it instead of each importing it again."""
+        from .frontend import fft_backend
+
+        if fft_backend() == "scipy":
+            import scipy.fft  # noqa: F401
 
     def copy(self) -> "OnnxBackend":
         """The same model with no onnxruntime session yet (one for a worker process to own)."""

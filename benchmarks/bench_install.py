@@ -3,10 +3,10 @@
 
 Run with an interpreter that has aiaudio's ``train`` extra (torch), from the checkout::
 
-    python benchmarks/bench_install.py [--workdir DIR] [--keep]
+    python benchmarks/bench_install.py [--extras full] [--workdir DIR] [--keep]
 
-It creates a virtual environment in ``--workdir``, runs ``pip install CHECKOUT`` there (the
-package's own dependencies only, from the configured index), and prints:
+It creates a virtual environment in ``--workdir``, runs ``pip install CHECKOUT`` there (or
+``CHECKOUT[EXTRAS]``; the package's own dependencies only, from the configured index), and prints:
 
 - every installed distribution with its size on disk (the files its RECORD lists) and the
   size of its wheel (``pip download --no-deps`` of the same version; pip's cache serves it),
@@ -61,6 +61,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--workdir", default=None, help="where the environment goes (default: a temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the environment afterwards")
+    ap.add_argument("--extras", default="", help="install CHECKOUT[EXTRAS] instead (e.g. full, cues, formats)")
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="aiaudio-install-"))
     env_dir = work / "venv"
@@ -71,8 +72,10 @@ def main() -> int:
     py = str(env_dir / ("Scripts" if os.name == "nt" else "bin") / "python")
     base = {d[0].lower() for d in json.loads(_run([py, "-I", "-c", _SIZES]).stdout)}  # pip, setuptools
     t0 = time.perf_counter()
-    _run([py, "-m", "pip", "install", "--quiet", str(REPO)])
-    print(f"pip install {REPO.name} (fresh venv, {sys.platform}, Python {sys.version.split()[0]}): {time.perf_counter() - t0:.0f} s")
+    target = f"{REPO}[{args.extras}]" if args.extras else str(REPO)
+    _run([py, "-m", "pip", "install", "--quiet", target])
+    shown = f"{REPO.name}[{args.extras}]" if args.extras else REPO.name
+    print(f"pip install {shown} (fresh venv, {sys.platform}, Python {sys.version.split()[0]}): {time.perf_counter() - t0:.0f} s")
 
     dists = [d for d in json.loads(_run([py, "-I", "-c", _SIZES]).stdout) if d[0].lower() not in base]
     wheels = work / "wheels"
@@ -94,6 +97,10 @@ def main() -> int:
             tot_inst += size
         print(f"  {name:<26s} {version:<12s} {size / 1e6:8.1f} MB {wheel_mb:6.1f} MB")
     print(f"  {'dependencies (without aiaudio)':<39s} {tot_inst / 1e6:8.1f} MB {tot_wheel / 1e6:6.1f} MB")
+    print(f"  wheels of the dependencies: {tot_wheel / 1e6:.1f} MB (goal <= 60 MB); installed {tot_inst / 1e6:.1f} MB")
+    fft = _run([py, "-c", "from aiaudio.frontend import fft_backend; from aiaudio.audio import ffmpeg_available; "
+                          "print(fft_backend(), ffmpeg_available())"], cwd=work).stdout.split()
+    print(f"  front end's FFT there: {fft[0]}; FFmpeg (PyAV) there: {fft[1]}")
     heavy = sorted(d[0] for d in dists if d[0].lower() in ("torch", "librosa", "numba", "llvmlite", "torchaudio"))
     print(f"  torch / librosa / numba installed: {', '.join(heavy) if heavy else 'none'}")
 
@@ -109,7 +116,8 @@ def main() -> int:
     for i in range(4):
         t = np.arange(int(12 * 44100)) / 44100
         y = 0.2 * np.sin(2 * np.pi * (110 * (i + 1)) * t) * (1 + 0.5 * np.sin(2 * np.pi * 0.5 * t)) + 0.02 * rng.standard_normal(t.size)
-        write_audio(clips / f"clip{i}.flac", np.stack([y, np.roll(y, 100)]).astype(np.float32), 44100)
+        # FLAC and MP3 (libsndfile reads both; this interpreter's FFmpeg writes the MP3s)
+        write_audio(clips / f"clip{i}.{'flac' if i % 2 else 'mp3'}", np.stack([y, np.roll(y, 100)]).astype(np.float32), 44100)
     out = work / "scores.csv"
     out.unlink(missing_ok=True)
     cli = env_dir / "bin" / "aiaudio"

@@ -12,9 +12,11 @@ scores say nothing about how well the detector works on real music.
 - ``chords_griffinlim.flac`` the same clip through a 128-band mel spectrogram and back
                             (Griffin-Lim, 32 iterations): a non-neural *reconstruction*,
                             the kind of processing the Deezer study counts as synthetic.
-- ``drums.mp3``             6 s drum pattern (sine-sweep kick, noise snare and hat), MP3 128 kbps.
+- ``drums.mp3``             6 s drum pattern (sine-sweep kick, noise snare and hat), MP3 128 kbps
+                            (FFmpeg's LAME, or libsndfile's without PyAV).
 - ``pad_16k.ogg``           6 s mono Vorbis pad at 16 kHz (band-limited to 8 kHz).
-- ``bass.m4a``              6 s bass line, AAC in MP4 (decoded through FFmpeg).
+- ``bass.m4a``              6 s bass line, AAC in MP4 (decoded through FFmpeg); written only where
+                            PyAV is installed (``pip install "aiaudio[formats]"``).
 - ``short.wav``             1 s clip: shorter than the model needs, so it gets an error row.
 - ``not_audio.wav``         a text file named .wav, so it gets an error row too.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aiaudio.audio import write_audio
+from aiaudio.audio import ffmpeg_available, write_audio
 
 SR = 44100
 
@@ -120,22 +122,44 @@ def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
     return weights * (2.0 / (mel_f[2:] - mel_f[:-2]))[:, None]
 
 
+def _stft(sig: np.ndarray, n_fft: int, hop: int, window: np.ndarray) -> np.ndarray:
+    """``scipy.signal.stft``'s defaults in numpy: ``n_fft // 2`` zeros at both ends, zeros at the
+    end up to a whole hop, each frame divided by the window's sum; ``(bins, frames)``."""
+    x = np.pad(sig, (n_fft // 2, n_fft // 2))
+    x = np.pad(x, (0, (-(x.size - n_fft)) % hop))
+    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop] * window
+    return np.fft.rfft(frames, axis=-1).T / window.sum()
+
+
+def _istft(S: np.ndarray, n_fft: int, hop: int, window: np.ndarray) -> np.ndarray:
+    """``scipy.signal.istft``'s defaults in numpy: windowed overlap-add divided by the overlapped
+    squared window, the ``n_fft // 2`` boundary samples removed from both ends."""
+    frames = np.fft.irfft(S.T, n=n_fft, axis=-1) * window.sum() * window
+    n = n_fft + hop * (frames.shape[0] - 1)
+    x, norm = np.zeros(n), np.zeros(n)
+    for i, f in enumerate(frames):
+        x[i * hop : i * hop + n_fft] += f
+        norm[i * hop : i * hop + n_fft] += window * window
+    x /= np.where(norm > 1e-10, norm, 1.0)
+    return x[n_fft // 2 : n - n_fft // 2]
+
+
 def griffin_lim(y: np.ndarray, sr: int, n_fft: int = 2048, hop: int = 512, n_mels: int = 128, n_iter: int = 32) -> np.ndarray:
     """Each channel through a 128-band mel power spectrogram and back: the mel bands' least-squares
     inverse (clipped at 0) gives a magnitude, fast Griffin-Lim (momentum 0.99, seeded random
-    phase) its phase. Uses only numpy and scipy, which a plain ``pip install aiaudio`` has."""
-    from scipy.signal import istft, stft
-
+    phase) its phase. Uses only numpy, which a plain ``pip install aiaudio`` has (the STFT and
+    its inverse are ``scipy.signal.stft`` / ``istft``'s with a periodic Hann window, in numpy)."""
     basis = _mel_basis(sr, n_fft, n_mels)
     inverse = np.linalg.pinv(basis)
     rng = np.random.default_rng(0)
     n = y.shape[-1]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
 
     def forward(sig: np.ndarray) -> np.ndarray:
-        return stft(sig, nperseg=n_fft, noverlap=n_fft - hop, window="hann")[2]
+        return _stft(sig, n_fft, hop, window)
 
     def backward(S: np.ndarray) -> np.ndarray:
-        x = istft(S, nperseg=n_fft, noverlap=n_fft - hop, window="hann")[1]
+        x = _istft(S, n_fft, hop, window)
         return np.pad(x, (0, max(0, n - x.size)))[:n]
 
     out = []
@@ -162,7 +186,10 @@ def main(out_dir: str = "examples") -> None:
     write_audio(out / "chords_griffinlim.flac", griffin_lim(c, SR), SR, subtype="PCM_16")
     write_audio(out / "drums.mp3", drums(), SR, bitrate=128_000)
     write_audio(out / "pad_16k.ogg", pad(), 16000)
-    write_audio(out / "bass.m4a", bass(), SR, bitrate=128_000)
+    if ffmpeg_available():
+        write_audio(out / "bass.m4a", bass(), SR, bitrate=128_000)
+    else:  # a plain `pip install aiaudio` has no AAC encoder (nor decoder): FFmpeg comes with PyAV
+        print('bass.m4a not written: AAC needs FFmpeg, pip install "aiaudio[formats]"')
     write_audio(out / "short.wav", c[:, :SR], SR, subtype="PCM_16")
     (out / "not_audio.wav").write_text("This is a text file with a .wav name; aiaudio reports it as an error row.\n")
     print(f"wrote {len(list(out.iterdir()))} example clips to {out}/ (synthetic test signals, see scripts/make_examples.py)")

@@ -192,7 +192,13 @@ def test_runtime_dependencies_are_what_inference_needs_and_extras_carry_the_rest
     runtime = _names(project["dependencies"])
     extras = {k: _names(v) for k, v in project["optional-dependencies"].items()}
     assert "librosa" not in runtime and "matplotlib" not in runtime and "scikit-learn" not in runtime
-    assert "scipy" in runtime  # imported by the cues and explanations themselves (it came with librosa)
+    # a plain install scores, and no more (issue 17: <= 60 MB of wheels): the cues' scipy and
+    # pyloudnorm and FFmpeg's PyAV are extras (tests/test_plain_install.py runs without them)
+    assert runtime == {"numpy", "soundfile", "soxr", "onnxruntime", "tqdm", "mutagen"}
+    assert extras["cues"] == {"scipy", "pyloudnorm"} and extras["formats"] == {"av"}
+    assert extras["full"] == extras["cues"] | extras["formats"]
+    for name in ("train", "dev", "notebooks"):  # training, the tests and the notebooks compute cues and encode
+        assert extras["full"] <= extras[name], name
     assert {"librosa", "scikit-learn", "matplotlib"} <= extras["train"]
     assert extras["plot"] == {"matplotlib"}
     # the test suite runs on `pip install -e ".[dev]"`: it must bring what the tests import

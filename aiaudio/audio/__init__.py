@@ -42,6 +42,7 @@ from ..errors import AudioLoadError
 from ..samples import validate_samples  # the one sample check (shared with the cues)
 from ._common import AUDIO_EXTENSIONS, AudioInfo, BeyondFullScaleWarning, FULL_SCALE_LIMIT, MAX_ANALYSIS_S, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, PathOrFile, SILENCE_DBFS, check_sample_rate
 from .read import AudioStream, audio_info, is_silent, load_audio, resample, stream_audio, to_mono
+from .decoders import ffmpeg_available
 from .encode import encode_audio, write_audio
 
 __all__ = [
@@ -64,5 +65,6 @@ __all__ = [
     "is_silent",
     "AUDIO_EXTENSIONS",
     "encode_audio",
+    "ffmpeg_available",
     "write_audio",
 ]

@@ -114,6 +114,18 @@ class _SoundfileReader:
             # With a length header (Xing/Info frame count, VBRI) the length is the file's
             # own and was read to its end: no second pass over the file.
             short = _mp3_holds_more(self._source, start + got)
+        if is_mp3 and (short or failure is not None) and not ffmpeg_available():
+            if failure is None and not _mp3_states_length(self._source):
+                # no length header: libsndfile's length was an estimate from the file size
+                # (tags and cover art included), and without FFmpeg what it decoded is all
+                # there is to go on (FFmpeg's packets would tell whether more follows)
+                return
+            raise AudioLoadError(
+                f"{self.desc}: truncated or corrupt MP3: libsndfile "
+                f"{'stopped at a damaged frame (' + failure + ')' if failure else 'decodes less than its length header states'}"
+                f" after {got / self.sr:.2f} s. FFmpeg can read on past damaged frames: {FORMATS_HINT}",
+                path=self.desc, reason="corrupt",
+            )
         if is_mp3 and (short or failure is not None):
             # An MP3 without a length header has no declared length: libsndfile estimates
             # it from the file size (tags and cover art included) and can overstate it by
@@ -310,7 +322,10 @@ def _mp3_states_length(source: PathOrFile) -> bool:
 
 
 def _mp3_holds_more(source: PathOrFile, n: int) -> bool:
-    """True when FFmpeg's packets of an MP3 hold clearly more than ``n`` samples (no decoding)."""
+    """True when FFmpeg's packets of an MP3 hold clearly more than ``n`` samples (no decoding;
+    False without FFmpeg)."""
+    if not ffmpeg_available():
+        return False
     import av
 
     _rewind(source)
@@ -478,6 +493,25 @@ def _match_channels(arr: np.ndarray, channels: int) -> np.ndarray:
     return np.repeat(mono, channels, axis=0)
 
 
+#: How to get FFmpeg, for the messages of files that need it.
+FORMATS_HINT = 'install PyAV with pip install "aiaudio[formats]"'
+
+
+def ffmpeg_available() -> bool:
+    """Whether FFmpeg (PyAV, the ``formats`` extra) is installed; checked without importing it.
+
+    Without it, files libsndfile cannot read (M4A/AAC, WMA, video containers) fail with
+    ``reason="needs_ffmpeg"``, damaged MP3s are not read past the damage, and MP3s are written
+    by libsndfile's LAME (:func:`~aiaudio.audio.write_audio`).
+    """
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("av") is not None
+    except (ImportError, ValueError):  # blocked or half-removed
+        return False
+
+
 def _open_reader(source: PathOrFile) -> _SoundfileReader | _AvReader:
     desc = _check_path(source)
     errors: list[str] = []
@@ -494,6 +528,13 @@ def _open_reader(source: PathOrFile) -> _SoundfileReader | _AvReader:
     except Exception as e:  # soundfile can raise odd errors on garbage; never let them escape
         errors.append(f"libsndfile: {_short(e)}")
     _rewind(source)
+    if not ffmpeg_available():
+        raise AudioLoadError(
+            f"{desc}: libsndfile cannot read this file ({'; '.join(errors)}), and FFmpeg, which reads "
+            "M4A/AAC, WMA, video containers and damaged files, is not installed. libsndfile reads WAV, "
+            f"FLAC, Ogg/Vorbis, Opus and MP3; if this is audio in another format, {FORMATS_HINT}.",
+            path=desc, reason="needs_ffmpeg",
+        )
     try:
         return _AvReader(source, desc, skip_damaged=skip_damaged)
     except AudioLoadError:

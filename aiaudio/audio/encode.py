@@ -47,7 +47,15 @@ def encode_audio(y: np.ndarray, sr: int, fmt: str, bitrate: int | None = None, o
     -------
     bytes
         The encoded file, readable by :func:`load_audio` through a ``BytesIO``.
+
+    Raises
+    ------
+    MissingDependencyError
+        When PyAV is not installed (the ``formats`` extra).
     """
+    from ..errors import require_extra
+
+    require_extra(("av",), "formats", "encoding audio (FFmpeg)")
     import av
 
     if fmt not in _AV_FORMATS:
@@ -79,7 +87,10 @@ def write_audio(path: str | os.PathLike[str], y: np.ndarray, sr: int, bitrate: i
     """Write samples to a file; the format follows the extension.
 
     WAV, FLAC, OGG (Vorbis), AIFF go through libsndfile (``subtype`` e.g. ``"PCM_24"``,
-    ``"FLOAT"``); MP3, M4A, AAC, Opus and WebM through FFmpeg (``bitrate`` in bit/s).
+    ``"FLOAT"``); MP3, M4A, AAC, Opus and WebM through FFmpeg (``bitrate`` in bit/s), which
+    PyAV brings (the ``formats`` extra). Without PyAV, MP3 goes through libsndfile's LAME at
+    a constant bit rate near ``bitrate`` (MPEG's steps: 128 kbit/s stays 128; default 128);
+    the other FFmpeg formats raise :class:`~aiaudio.MissingDependencyError`.
 
     Parameters
     ----------
@@ -90,7 +101,16 @@ def write_audio(path: str | os.PathLike[str], y: np.ndarray, sr: int, bitrate: i
     sr : int
         Sample rate (Hz).
     """
+    from .decoders import ffmpeg_available
+
     ext = Path(path).suffix.lower().lstrip(".")
+    if ext == "mp3" and not ffmpeg_available():
+        # libsndfile's constant-bit-rate LAME: compression level 0 is 320 kbit/s, each 1/288 of
+        # the range 1 kbit/s less (libsndfile's mapping; the MPEG bit rates snap the result)
+        kbps = min(max((bitrate or 128_000) / 1000.0, 32.0), 320.0)
+        sf.write(os.fspath(path), validate_samples(y).T, int(sr), format="MP3", subtype="MPEG_LAYER_III",
+                 compression_level=min((320.0 - kbps) / 288.0, 0.99), bitrate_mode="CONSTANT")
+        return
     if ext in _AV_FORMATS:
         Path(path).write_bytes(encode_audio(y, sr, ext, bitrate))
         return

@@ -104,12 +104,21 @@ def score_files(
         by the out-of-memory killer say; :class:`FileTimeoutError` when it ran out of
         time). Results come in order of completion.
 
+    Raises
+    ------
+    MissingDependencyError
+        ``cues=True`` without scipy and pyloudnorm (the ``cues`` extra), before any work.
+
     Notes
     -----
     Closing the generator (or an exception such as ``KeyboardInterrupt`` inside it) stops
     and reaps the workers. The untrained-model warning is given once per run, not per file.
     """
     paths = [os.fspath(p) for p in paths]
+    if cues:
+        from ..errors import CUES_MODULES, require_extra
+
+        require_extra(CUES_MODULES, "cues", "score_files(..., cues=True)")  # once, not one error per file
     if cnn_in_workers is None:
         cnn_in_workers = backend == "process" and detector.backend == "onnx"
     elif cnn_in_workers and (backend != "process" or detector.backend != "onnx"):

@@ -264,6 +264,9 @@ def fit_catalog_model(
     -------
     CatalogModel
     """
+    from ..errors import require_extra
+
+    require_extra(("scipy",), "cues", "fitting a catalog model")
     from scipy.optimize import minimize
 
     gs = [(int(y), np.clip(np.asarray(u, dtype=np.float64), -clip, clip)) for y, u in groups if len(u)]

@@ -10,14 +10,19 @@ from ..errors import MissingDependencyError, ModelLoadError, require_extra
 from ..files import collect_inputs  # re-exported: ``from aiaudio.cli import collect_inputs`` keeps working
 
 
-def _has_plotting(command: str, usage: str) -> bool:
-    """Whether matplotlib is there for ``usage``; if not, print the pip command (caller exits 2)."""
+def _has_extra(command: str, modules: tuple[str, ...], extra: str, usage: str) -> bool:
+    """Whether ``modules`` are there for ``usage``; if not, print the pip command (caller exits 2)."""
     try:
-        require_extra(("matplotlib",), "plot", usage)
+        require_extra(modules, extra, usage)
     except MissingDependencyError as e:
         print(f"aiaudio {command}: {e}", file=sys.stderr)
         return False
     return True
+
+
+def _has_plotting(command: str, usage: str) -> bool:
+    """Whether matplotlib is there for ``usage``; if not, print the pip command (caller exits 2)."""
+    return _has_extra(command, ("matplotlib",), "plot", usage)
 
 
 def _load_detector(args: argparse.Namespace, command: str, what: str, batch_size: int | None = None):

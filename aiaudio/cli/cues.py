@@ -7,11 +7,15 @@ import contextlib
 import sys
 from typing import Any
 
-from ._common import _inputs_or_none
+from ._common import _has_extra, _inputs_or_none
 from .output import RowWriter, _RowWriteError, _error_text, _format_for, _open_output, _progress
 
 
 def cmd_cues(args: argparse.Namespace) -> int:
+    from ..errors import CUES_MODULES
+
+    if not _has_extra("cues", CUES_MODULES, "cues", "aiaudio cues"):
+        return 2
     from ..cues import CUE_NAMES, file_cues
 
     files = _inputs_or_none(args, "cues")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import AiaudioError, AudioLoadError, MissingDependencyError
-from ._common import _has_plotting, _load_detector
+from ._common import _has_extra, _has_plotting, _load_detector
 from .output import _stdout_for_rows
 
 
@@ -140,6 +140,11 @@ def _explain_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from ..errors import EXPLAIN_MODULES
+
+    # saliency maps take torch's gradients, the evidence needs the cues: the train extra has both
+    if not _has_extra("explain", EXPLAIN_MODULES, "train", "aiaudio explain"):
+        return 2
     from ..detector import UntrainedModelWarning
     from ..explain import explain
     from ..batch import StderrCapture

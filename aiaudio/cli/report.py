@@ -15,7 +15,7 @@ from ._common import _has_plotting, _load_detector
 def _decision_points(model: str | None) -> tuple[float, tuple[float, float]] | None:
     """Threshold and uncertain band of ``model`` (or the default) from its config; None when it cannot be read."""
     from ..detector import default_model_dir
-    from ..model import load_config
+    from ..modelconfig import load_config
 
     try:
         c = load_config(model if model is not None else default_model_dir())

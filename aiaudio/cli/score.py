@@ -11,7 +11,7 @@ import sys
 import warnings
 from typing import IO, Any, Iterable, Iterator
 
-from ._common import _inputs_or_none, _load_detector
+from ._common import _has_extra, _inputs_or_none, _load_detector
 from .output import RowWriter, SCORE_COLUMNS, _RowWriteError, _error_text, _format_for, _stdout_for_rows
 
 
@@ -128,6 +128,11 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(f"aiaudio score: {flag} must be >= {low}, got {value}", file=sys.stderr)
             return 2
     file_timeout = None if args.file_timeout is None else (args.file_timeout or math.inf)
+    if args.cues:
+        from ..errors import CUES_MODULES
+
+        if not _has_extra("score", CUES_MODULES, "cues", "aiaudio score --cues"):
+            return 2
     files = _inputs_or_none(args, "score")
     if files is None:
         return 2

@@ -53,6 +53,11 @@ re-exports their public names (``from aiaudio.cues import extract_cues``).
 - :mod:`aiaudio.cues.ranges`: the human reference ranges of the cues (``assets/human_ranges.json``) and percentiles in them
 """
 
+from ..errors import CUES_MODULES, require_extra
+
+require_extra(CUES_MODULES, "cues", "the interpretable cues (aiaudio.cues)")
+
+
 from ._common import FLATNESS_BANDS, HF_EDGE_HZ, HF_FLOOR_DB, LOUDNESS_FLOOR_LUFS, RATIO_FLOOR_DB, SHIMMER_BAND_HZ, SHIMMER_EXCERPTS, SHIMMER_EXCERPT_S, SHIMMER_SR  # noqa: F401  (the constants, as before)
 from .loudness import LoudnessStats, integrated_loudness, loudness_range, loudness_stats
 from .peaks import clipped_sample_pct, crest_factor_db, peak_to_loudness_ratio_db, true_peak_dbtp
