@@ -131,10 +131,26 @@ def peer_score(clf, paths: Sequence[str], procs: int) -> np.ndarray:
 # --------------------------------------------------------------------------- aiaudio
 
 
-def cli_score(folder: Path, out: Path, model: str | None, backend: str) -> float:
-    """``aiaudio score DIR -o OUT`` in a fresh process; its wall time."""
+#: ``python -c`` code that runs the CLI as a plain ``pip install aiaudio`` has it: scipy,
+#: pyloudnorm, PyAV and torch cannot be imported (the front end's FFT is numpy's)
+_PLAIN_CLI = """
+import importlib.abc, sys
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("scipy", "pyloudnorm", "av", "torch"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, NotInstalled())
+from aiaudio.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def cli_score(folder: Path, out: Path, model: str | None, backend: str, plain: bool = False) -> float:
+    """``aiaudio score DIR -o OUT`` in a fresh process (``plain``: as a plain install runs it); its wall time."""
     out.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "aiaudio", "score", str(folder), "-o", str(out), "--no-progress"]
+    entry = ["-c", _PLAIN_CLI] if plain else ["-m", "aiaudio"]
+    cmd = [sys.executable, *entry, "score", str(folder), "-o", str(out), "--no-progress"]
     if model:
         cmd += ["--model", model]
     env = dict(os.environ, AIAUDIO_BACKEND=backend, PYTHONPATH=str(REPO))
@@ -225,6 +241,9 @@ def main() -> int:
     out_onnx, out_torch = workdir / "peer_onnx.csv", workdir / "peer_torch.csv"
     cli_onnx, _ = median_time(lambda: cli_score(folder, out_onnx, args.model, "onnx"), R)
     rows.append(("`aiaudio score DIR -o OUT`, ONNX backend (default), end to end", cli_onnx))
+    out_plain = workdir / "peer_plain.csv"
+    cli_plain, _ = median_time(lambda: cli_score(folder, out_plain, args.model, "onnx", plain=True), R)
+    rows.append(("  the same as a plain install runs it (numpy.fft, no scipy/PyAV)", cli_plain))
     cli_torch, _ = median_time(lambda: cli_score(folder, out_torch, args.model, "torch"), R)
     rows.append(("`aiaudio score DIR -o OUT`, torch backend, end to end", cli_torch))
 
@@ -259,7 +278,10 @@ def main() -> int:
     a, b = read_scores(out_onnx), read_scores(out_torch)
     diff = max(abs(a[k] - b[k]) for k in a) if a and a.keys() == b.keys() else float("nan")
     print(f"  scores ONNX vs torch backend: {len(a)} files, largest |p_ai difference| {diff:.1e} (must be < 1e-4)")
-    print(f"  aiaudio (ONNX) / peer real-time factor: {peer / cli_onnx:.2f}  (goal >= 1)")
+    c = read_scores(out_plain)
+    diff_plain = max(abs(a[k] - c[k]) for k in a) if a and a.keys() == c.keys() else float("nan")
+    print(f"  scores plain install vs the default: largest |p_ai difference| {diff_plain:.1e} (must be < 1e-4)")
+    print(f"  aiaudio (ONNX) / peer real-time factor: {peer / cli_onnx:.2f}  (goal >= 1); plain install: {peer / cli_plain:.2f}")
     print(f"  aiaudio (ONNX) end to end / decode-only: {cli_onnx / dec:.2f}x  (goal <= 2)")
     print(f"  ONNX backend vs torch backend, end to end: {cli_torch / cli_onnx:.2f}x faster")
     rtf = audio_s / cli_onnx
