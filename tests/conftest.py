@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
 import warnings
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pytest
 
 import aiaudio
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def python_without(blocked: Sequence[str], code: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``code`` in a child interpreter (this checkout's aiaudio) where the packages ``blocked``
+    cannot be imported, as when they are not installed. ``code`` sees ``BLOCKED`` and ``tried``
+    (the module names it tried to import and was refused); ``$AIAUDIO_BACKEND`` is unset."""
+    prelude = f"""
+        import importlib.abc, sys
+        BLOCKED = {tuple(blocked)!r}
+        tried = []
+
+        class NotInstalled(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    tried.append(name)
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+                return None
+
+        sys.meta_path.insert(0, NotInstalled())
+    """
+    pp = os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ, PYTHONPATH=str(REPO) + (os.pathsep + pp if pp else ""))
+    env.pop("AIAUDIO_BACKEND", None)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(prelude) + textwrap.dedent(code), *args],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def music_like(seconds: float = 3.0, sr: int = 44100, channels: int = 2, seed: int = 0) -> np.ndarray:

@@ -8,13 +8,10 @@ whole plain install in a child interpreter where those packages cannot be import
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,7 @@ import aiaudio.audio.decoders as dec
 from aiaudio import AudioLoadError, MissingDependencyError, load_audio
 from aiaudio.audio import encode_audio, write_audio
 from aiaudio.frontend import fft_backend, spectrogram
-from conftest import music_like
+from conftest import music_like, python_without
 
 from test_audio import _mp3_bytes
 
@@ -131,25 +128,7 @@ def test_catalog_chance_probability_without_scipy_equals_scipy() -> None:
 
 def _plain_python(code: str, *args: str) -> subprocess.CompletedProcess:
     """Run ``code`` where what a plain install lacks cannot be imported."""
-    prelude = f"""
-        import importlib.abc, sys
-        BLOCKED = {NOT_IN_A_PLAIN_INSTALL!r}
-        tried = set()
-
-        class NotInstalled(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    tried.add(name.split(".")[0])
-                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-                return None
-
-        sys.meta_path.insert(0, NotInstalled())
-    """
-    pp = os.environ.get("PYTHONPATH", "")
-    env = dict(os.environ, PYTHONPATH=str(REPO) + (os.pathsep + pp if pp else ""))
-    env.pop("AIAUDIO_BACKEND", None)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(prelude) + textwrap.dedent(code), *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    return python_without(NOT_IN_A_PLAIN_INSTALL, code, *args)
 
 
 def test_plain_install_scores_as_the_full_one_and_names_the_extras(tmp_path: Path) -> None:

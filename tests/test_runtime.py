@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from aiaudio.frontend import Frontend, FrontendConfig, spectrogram  # noqa: E402
 from aiaudio.modelconfig import ONNX_NAME, WEIGHTS_NAME, weights_sha256  # noqa: E402
 from aiaudio.runtime import METADATA_WEIGHTS, backend_name  # noqa: E402
 
-from conftest import music_like  # noqa: E402
+from conftest import music_like, python_without  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -164,26 +163,7 @@ def test_the_torch_network_is_loaded_on_demand_and_changes_switch_to_it() -> Non
 
 def _blocked_python(code: str, *args: str) -> subprocess.CompletedProcess:
     """Run ``code`` where torch cannot be imported (as in a plain `pip install aiaudio`)."""
-    prelude = """
-        import importlib.abc, sys
-        tried = []
-
-        class NotInstalled(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] == "torch":
-                    tried.append(name)
-                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-                return None
-
-        sys.meta_path.insert(0, NotInstalled())
-    """
-    pp = os.environ.get("PYTHONPATH", "")
-    env = dict(os.environ, PYTHONPATH=str(REPO) + (os.pathsep + pp if pp else ""))
-    env.pop("AIAUDIO_BACKEND", None)
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(prelude) + textwrap.dedent(code), *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
-    )
+    return python_without(("torch",), code, *args)
 
 
 @pytest.fixture(scope="module")
