@@ -249,3 +249,24 @@ def test_from_manifest_part_human_column_means_eval(tmp_path):
     (tmp_path / "m.csv").write_text("path,label,part_human,probable\na.wav,ai,yes,no\nb.wav,ai,no,yes\n")
     a, b = from_manifest(tmp_path / "m.csv")
     assert (a.role, a.probable) == ("eval", False) and (b.role, b.probable) == ("", True)
+
+
+def test_split_csvs_name_files_under_home_as_tilde(tmp_path, monkeypatch):
+    """Splits written into a model folder name no machine's folders: a path under the home
+    directory is written ``~/...`` and read back (by whoever's home it is) as the same file."""
+    from aiaudio.training.train import write_manifest
+
+    home = tmp_path / "home" / "someone"
+    (home / ".cache" / "aiaudio").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    inside = Item(str(home / ".cache" / "aiaudio" / "x.flac"), HUMAN, "human", "g1", "s")
+    outside = Item(str(tmp_path / "elsewhere" / "y.flac"), AI, "suno-v5", "g2", "s")
+    relative = Item("data/z.flac", AI, "suno-v5", "g3", "s")
+    write_manifest([inside, outside, relative], tmp_path / "split.csv")
+    rows = list(csv.DictReader((tmp_path / "split.csv").open(newline="")))
+    assert [r["path"] for r in rows] == ["~/.cache/aiaudio/x.flac", str(tmp_path / "elsewhere" / "y.flac"), "data/z.flac"]
+    back = from_manifest(tmp_path / "split.csv")
+    assert back[0].path == inside.path and back[1].path == outside.path
+    other = tmp_path / "home" / "other"
+    monkeypatch.setenv("HOME", str(other))  # the model folder moved to another machine
+    assert from_manifest(tmp_path / "split.csv")[0].path == str(other / ".cache" / "aiaudio" / "x.flac")

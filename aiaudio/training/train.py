@@ -191,7 +191,12 @@ def threshold_for_fpr(p_human: np.ndarray, target_fpr: float = 0.01, uncertain_f
 
 def write_manifest(items: Sequence[Any], path: str | os.PathLike[str]) -> None:
     """Write items as a CSV manifest (``path,label,generator,group,source,duration_s``, plus
-    ``family,role,probable,has_vocals`` when any item carries them)."""
+    ``family,role,probable,has_vocals`` when any item carries them).
+
+    A path under the home directory is written as ``~/...`` (the reader,
+    :func:`~aiaudio.training.data.load_items`, expands it to its own home), so that splits
+    written into a model folder name no machine's folders and travel with the model.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -202,10 +207,24 @@ def write_manifest(items: Sequence[Any], path: str | os.PathLike[str]) -> None:
         w.writerow(["path", "label", "generator", "group", "source", "duration_s"]
                    + (["family", "role", "probable", "has_vocals"] if extra else []))
         for it in items:
-            w.writerow([it.path, "ai" if it.label == 1 else "human", it.generator, it.group, it.source, "" if it.duration_s is None else f"{it.duration_s:.3f}"]
+            w.writerow([_home_relative(it.path), "ai" if it.label == 1 else "human", it.generator, it.group, it.source, "" if it.duration_s is None else f"{it.duration_s:.3f}"]
                        + ([getattr(it, "family", ""), getattr(it, "role", ""), "yes" if getattr(it, "probable", False) else "no",
                            getattr(it, "vocals", "")] if extra else []))
     tmp.replace(path)
+
+
+def _home_relative(path: str | os.PathLike[str]) -> str:
+    """``path`` as ``~/...`` when it lies under the home directory, else as it is."""
+    p = os.fspath(path)
+    home = os.path.expanduser("~")
+    if os.path.isabs(p) and home not in ("", "/", "~"):
+        try:
+            rel = os.path.relpath(p, home)
+        except ValueError:  # another drive
+            return p
+        if rel != "." and not rel.startswith(".." + os.sep) and rel != "..":
+            return "~/" + rel.replace(os.sep, "/")
+    return p
 
 
 def _device(name: str) -> torch.device:
