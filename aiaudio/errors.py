@@ -16,6 +16,7 @@ __all__ = [
     "ModelLoadError",
     "ResumeError",
     "ScoresFormatError",
+    "installed",
     "require_extra",
 ]
 
@@ -89,6 +90,15 @@ class ScoresFormatError(AiaudioError, ValueError):
     """
 
 
+def installed(name: str) -> bool:
+    """Whether the top-level module ``name`` can be imported, looked up without importing it
+    (False for a broken or half-removed installation, or one an import hook refuses)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def require_extra(modules: Sequence[str], extra: str, what: str) -> None:
     """Raise :class:`MissingDependencyError` when any of ``modules`` is not installed.
 
@@ -106,13 +116,7 @@ def require_extra(modules: Sequence[str], extra: str, what: str) -> None:
     MissingDependencyError
         Naming the missing modules and the command ``pip install "aiaudio[<extra>]"``.
     """
-    missing = []
-    for name in modules:
-        try:
-            if importlib.util.find_spec(name) is None:
-                missing.append(name)
-        except (ImportError, ValueError):  # a broken or half-removed installation
-            missing.append(name)
+    missing = [name for name in modules if not installed(name)]
     if missing:
         names = [_PIP_NAMES.get(m, m) for m in missing]
         raise MissingDependencyError(

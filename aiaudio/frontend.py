@@ -255,13 +255,10 @@ FFT_BACKENDS = ("scipy", "numpy")
 
 
 @functools.lru_cache(maxsize=None)
-def _scipy_fft_installed() -> bool:
-    import importlib.util
+def _scipy_installed() -> bool:
+    from .errors import installed
 
-    try:
-        return importlib.util.find_spec("scipy") is not None and importlib.util.find_spec("scipy.fft") is not None
-    except (ImportError, ValueError):  # blocked or half-removed
-        return False
+    return installed("scipy")
 
 
 def fft_backend(fft: str = "auto") -> str:
@@ -281,7 +278,7 @@ def fft_backend(fft: str = "auto") -> str:
         ``"scipy"`` or ``"numpy"``.
     """
     if fft == "auto":
-        return "scipy" if _scipy_fft_installed() else "numpy"
+        return "scipy" if _scipy_installed() else "numpy"
     if fft not in FFT_BACKENDS:
         raise ValueError(f"fft must be 'auto', 'scipy' or 'numpy', got {fft!r}")
     return fft
@@ -326,7 +323,8 @@ def spectrogram(
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
-    if fft_backend(fft) == "scipy":
+    backend = fft_backend(fft)
+    if backend == "scipy":
         from scipy import fft as sfft
 
         def rfft(frames: np.ndarray) -> np.ndarray:
@@ -347,7 +345,7 @@ def spectrogram(
     cols = n_frames // tp
     out = np.empty((x.shape[0], 1, hi - lo, cols), dtype=dt)
     one = dt.type
-    frame_dt = dt if fft_backend(fft) == "scipy" else np.dtype(np.float64)
+    frame_dt = dt if backend == "scipy" else np.dtype(np.float64)
     buf = np.empty((min(SPECTROGRAM_CHUNK, x.shape[0]), n_frames, cfg.n_fft), dtype=frame_dt)  # windowed frames, reused
     for i in range(0, x.shape[0], SPECTROGRAM_CHUNK):
         part = x[i : i + SPECTROGRAM_CHUNK]

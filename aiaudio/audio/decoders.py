@@ -114,23 +114,20 @@ class _SoundfileReader:
             # With a length header (Xing/Info frame count, VBRI) the length is the file's
             # own and was read to its end: no second pass over the file.
             short = _mp3_holds_more(self._source, start + got)
-        if is_mp3 and (short or failure is not None) and not ffmpeg_available():
-            if failure is None and not _mp3_states_length(self._source):
-                # no length header: libsndfile's length was an estimate from the file size
-                # (tags and cover art included), and without FFmpeg what it decoded is all
-                # there is to go on (FFmpeg's packets would tell whether more follows)
-                return
-            raise AudioLoadError(
-                f"{self.desc}: truncated or corrupt MP3: libsndfile "
-                f"{'stopped at a damaged frame (' + failure + ')' if failure else 'decodes less than its length header states'}"
-                f" after {got / self.sr:.2f} s. FFmpeg can read on past damaged frames: {FORMATS_HINT}",
-                path=self.desc, reason="corrupt",
-            )
         if is_mp3 and (short or failure is not None):
             # An MP3 without a length header has no declared length: libsndfile estimates
             # it from the file size (tags and cover art included) and can overstate it by
             # many seconds; and libmpg123 stops at the first damaged frame. FFmpeg reads
             # on from where libsndfile stopped and decides (see _finish_mp3_with_ffmpeg).
+            if not ffmpeg_available():
+                if failure is None and not _mp3_states_length(self._source):
+                    return  # no length header: without FFmpeg what libsndfile decoded is all there is to go on
+                raise AudioLoadError(
+                    f"{self.desc}: truncated or corrupt MP3: libsndfile "
+                    f"{'stopped at a damaged frame (' + failure + ')' if failure else 'decodes less than its length header states'}"
+                    f" after {got / self.sr:.2f} s. FFmpeg can read on past damaged frames: {FORMATS_HINT}",
+                    path=self.desc, reason="corrupt",
+                )
             yield from _finish_mp3_with_ffmpeg(self._source, self.desc, start + got, blocksize,
                                                self.sr, self.channels, failure)
             return
@@ -504,12 +501,9 @@ def ffmpeg_available() -> bool:
     ``reason="needs_ffmpeg"``, damaged MP3s are not read past the damage, and MP3s are written
     by libsndfile's LAME (:func:`~aiaudio.audio.write_audio`).
     """
-    import importlib.util
+    from ..errors import installed
 
-    try:
-        return importlib.util.find_spec("av") is not None
-    except (ImportError, ValueError):  # blocked or half-removed
-        return False
+    return installed("av")
 
 
 def _open_reader(source: PathOrFile) -> _SoundfileReader | _AvReader:
