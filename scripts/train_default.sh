@@ -21,9 +21,12 @@ DATA=${AIAUDIO_TRAINING_DATA:-$HOME/.cache/aiaudio/training-data}/manifest.csv
 # manifest 14 files whose decoded length is not the one their header states): the verified rest trains
 rc=0; $PY scripts/fetch_sources.py --repos "$MIRRORS" --no-progress || rc=$?
 [ "$rc" -le 1 ] || exit "$rc"
-OMP_NUM_THREADS=1 $PY scripts/prepare_training_data.py --jobs "${JOBS:-1}" --no-progress \
+# exit status 1: some excerpts failed (listed in state.json; with this collection one song that
+# decodes to no samples in its middle, so 239 of the 240 songs get twins): the rest trains
+rc=0; OMP_NUM_THREADS=1 $PY scripts/prepare_training_data.py --jobs "${JOBS:-1}" --no-progress \
   --source-twin-excerpt-seconds 8 --source-twin-seconds 8 \
-  --source-twin-decoders hifigan,griffinlim-mel128 --source-twin-limit 240
+  --source-twin-decoders hifigan,griffinlim-mel128 --source-twin-limit 240 || rc=$?
+[ "$rc" -le 1 ] || exit "$rc"
 $PY scripts/feature_cache.py --data "$DATA" --jobs 2
 $PY scripts/train_candidates.py final --data "$DATA" --out "$OUT/candidates" --model-out "$OUT" \
   --epochs "${EPOCHS:-12}" --steps "${STEPS:-150}"
