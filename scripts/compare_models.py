@@ -43,12 +43,10 @@ def weights(folder: Path) -> dict[str, np.ndarray]:
 
 
 def p_by_path(eval_dir: Path) -> dict[str, float]:
-    """``{path: p_ai}`` of the ``original`` condition (or the only one) of an evaluate ``scores.csv``."""
+    """``{path: p_ai}`` of the ``original`` condition of an evaluate ``scores.csv``."""
     with (eval_dir / "scores.csv").open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    col = next((c for c in ("p_ai_original", "p_ai") if rows and c in rows[0]), None)
-    if col is None:
-        raise SystemExit(f"{eval_dir / 'scores.csv'}: no p_ai column")
+    col = "p_ai_original"
     return {r["path"]: float(r[col]) for r in rows if r[col] not in ("", "nan")}
 
 

@@ -16,17 +16,17 @@ MIRRORS=${1:?usage: scripts/train_default.sh MIRRORS [OUT]}
 OUT=${2:-runs/default}
 PY=${PYTHON:-python}
 DATA=${AIAUDIO_TRAINING_DATA:-$HOME/.cache/aiaudio/training-data}/manifest.csv
+# run a stage; exit status 1 (some of its items failed, the stage says which) goes on, others stop
+stage() { local rc=0; "$@" || rc=$?; [ "$rc" -le 1 ] || exit "$rc"; }
 
 # exit status 1: some manifest rows are missing or differ (listed in fetch_report.csv; with this
 # manifest 14 files whose decoded length is not the one their header states): the verified rest trains
-rc=0; $PY scripts/fetch_sources.py --repos "$MIRRORS" --no-progress || rc=$?
-[ "$rc" -le 1 ] || exit "$rc"
+stage $PY scripts/fetch_sources.py --repos "$MIRRORS" --no-progress
 # exit status 1: some excerpts failed (listed in state.json; with this collection one song that
 # decodes to no samples in its middle, so 239 of the 240 songs get twins): the rest trains
-rc=0; OMP_NUM_THREADS=1 $PY scripts/prepare_training_data.py --jobs "${JOBS:-1}" --no-progress \
+stage env OMP_NUM_THREADS=1 $PY scripts/prepare_training_data.py --jobs "${JOBS:-1}" --no-progress \
   --source-twin-excerpt-seconds 8 --source-twin-seconds 8 \
-  --source-twin-decoders hifigan,griffinlim-mel128 --source-twin-limit 240 || rc=$?
-[ "$rc" -le 1 ] || exit "$rc"
+  --source-twin-decoders hifigan,griffinlim-mel128 --source-twin-limit 240
 $PY scripts/feature_cache.py --data "$DATA" --jobs 2
 $PY scripts/train_candidates.py final --data "$DATA" --out "$OUT/candidates" --model-out "$OUT" \
   --epochs "${EPOCHS:-12}" --steps "${STEPS:-150}"
