@@ -6,7 +6,10 @@ Spark, ``multiprocessing``); each worker process loads the model once, on first 
 and keeps it. Every call returns plain dictionaries, one per input, with the columns of
 ``aiaudio score`` (``path``, ``p_ai``, ``label``, ``verdict``, ``confidence``,
 ``duration_s``, ``flags``, ``model_version``, ``error``): a file that cannot be scored
-gives a row with ``error`` set, never an exception that would fail the whole task.
+gives a row with ``error`` set, never an exception that would fail the whole task. A worker
+that cannot score at all (``cues=True`` without the ``cues`` extra) raises
+:class:`~aiaudio.MissingDependencyError` on its first call instead of filling every row
+with the same error.
 
 >>> from aiaudio.cluster import BatchScorer
 >>> scorer = BatchScorer()                          # the shipped model, ONNX backend
@@ -80,7 +83,18 @@ class BatchScorer:
                 f"keep_freed_memory={self.keep_freed_memory})")
 
     def detector(self) -> Any:
-        """This process's detector for these options (loaded on first use, then kept)."""
+        """This process's detector for these options (loaded on first use, then kept).
+
+        Raises
+        ------
+        MissingDependencyError
+            ``cues=True`` and this process lacks scipy or pyloudnorm (the ``cues`` extra):
+            a setup problem of the worker, not of any file, so the task fails.
+        """
+        if self.cues:
+            from .errors import CUES_MODULES, require_extra
+
+            require_extra(CUES_MODULES, "cues", "BatchScorer(cues=True)")
         key = (self.model, self.backend)
         with _LOCK:
             if self.keep_freed_memory and not _TUNED:
@@ -97,7 +111,7 @@ class BatchScorer:
     def _row(self, audio: Any, name: str | None) -> dict[str, Any]:
         from .errors import AiaudioError
 
-        det = self.detector()
+        det = self.detector()  # a worker that cannot score raises here, before any row
         row: dict[str, Any] = dict.fromkeys(ROW_FIELDS, None)
         row.update(path=name, model_version=det.version, error="", flags=[])
         try:

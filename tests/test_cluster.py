@@ -90,3 +90,14 @@ def test_the_scorer_sets_its_process_allocator_once_and_only_when_asked() -> Non
     repo = Path(__file__).resolve().parents[1]
     r = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(repo)), capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-1500:]
+
+
+def test_a_worker_without_the_cues_extra_fails_its_task_instead_of_one_error_row_per_file(folder: Path, monkeypatch) -> None:
+    import aiaudio.errors
+
+    real = aiaudio.errors.installed
+    monkeypatch.setattr(aiaudio.errors, "installed", lambda name: name != "pyloudnorm" and real(name))
+    with pytest.raises(aiaudio.MissingDependencyError, match=r'BatchScorer\(cues=True\) needs pyloudnorm.*aiaudio\[cues\]'):
+        BatchScorer(cues=True).score_paths([folder / "f0.flac", folder / "bad.wav"])
+    rows = BatchScorer().score_paths([folder / "f0.flac", folder / "bad.wav"])  # without cues it still scores
+    assert rows[0]["error"] == "" and rows[0]["p_ai"] is not None and rows[1]["error"]
