@@ -21,18 +21,32 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
 
+def file_key(path: str, split_dir: Path) -> str:
+    """The file a split row names, comparable across model folders.
+
+    A relative path is relative to the split file's folder, so the same file reads
+    differently from folders at different depths (``models/default`` against
+    ``runs/x/model``): it is resolved against ``split_dir``. A ``~`` path stays as
+    written, since it means the user's cache wherever the model was made.
+    """
+    if path.startswith("~") or Path(path).is_absolute():
+        return path
+    return os.path.normpath(split_dir.resolve() / path)
+
+
 def split_rows(folder: Path) -> dict[str, set[tuple[str, str, str]]]:
-    """``{side: {(path, label, group), ...}}`` of a model folder's ``splits/*.csv``."""
+    """``{side: {(file, label, group), ...}}`` of a model folder's ``splits/*.csv`` (see :func:`file_key`)."""
     out = {}
     for f in sorted((folder / "splits").glob("*.csv")):
         with f.open(newline="") as fh:
-            out[f.stem] = {(r["path"], r["label"], r["group"]) for r in csv.DictReader(fh)}
+            out[f.stem] = {(file_key(r["path"], f.parent), r["label"], r["group"]) for r in csv.DictReader(fh)}
     return out
 
 
