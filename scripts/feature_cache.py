@@ -18,7 +18,7 @@ Each ``.npz`` holds
   first 120 s at the file's own rate;
 - ``aug_spec``, ``aug_fp``, ``aug_fp_mask``, ``aug_steps``: the same of one random
   augmentation chain (:class:`aiaudio.training.augment.Augmenter`: EQ, compressor, band limit,
-  MP3/AAC/Opus, gain, noise; seeded by the item) of a 32 s excerpt, for training the
+  MP3/AAC/Opus, gain, noise; seeded by the file's bytes, :func:`aug_seed`) of a 32 s excerpt, for training the
   model on mastered and re-encoded versions of both classes.
 """
 
@@ -43,11 +43,41 @@ AUG_SECONDS = 32.0
 AUG = {"p_pitch": 0.1, "p_tempo": 0.1, "p_codec": 0.5, "p_bandlimit": 0.5, "p_compress": 0.4}
 
 
+#: How :func:`aug_seed` seeds an item's augmentation; part of the cache key, so a cache made
+#: under another scheme (the absolute path's hash, before 0.2.1) is made anew.
+SEED_SCHEME = "bytes-1MiB"
+
+
 def item_key(path: str, fe_dict: dict, max_segments: int) -> str:
     st = os.stat(path)
     h = hashlib.sha1(json.dumps([os.path.abspath(path), st.st_size, int(st.st_mtime), fe_dict, max_segments,
-                                 FP_SECONDS, AUG_SECONDS, AUG], sort_keys=True).encode())
+                                 FP_SECONDS, AUG_SECONDS, AUG, SEED_SCHEME], sort_keys=True).encode())
     return h.hexdigest()[:20]
+
+
+def aug_seed(path: str, head_bytes: int = 1 << 20) -> int:
+    """The seed of an item's excerpt and augmentation chain, from the file's bytes.
+
+    The file's size and its first ``head_bytes`` bytes, not its path: the same material
+    gives the same augmented copies wherever the caches live (another ``$HOME``, another
+    checkout), so the recipe gives the same model on any machine.
+
+    Parameters
+    ----------
+    path : str
+        The audio file.
+    head_bytes : int
+        How many bytes from the start are hashed (1 MiB).
+
+    Returns
+    -------
+    int
+        A seed in ``[0, 2**32)``.
+    """
+    with open(path, "rb") as fh:
+        h = hashlib.sha1(f"{os.fstat(fh.fileno()).st_size}:".encode())
+        h.update(fh.read(head_bytes))
+    return int(h.hexdigest()[:8], 16)
 
 
 def _even(n: int, k: int) -> np.ndarray:
@@ -145,13 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     for it in items:
         try:
             k = item_key(it.path, fe_dict, args.max_segments)
+            seed = aug_seed(it.path)
         except OSError as e:
             failed[it.path] = f"{type(e).__name__}: {e}"
             continue
         f = args.out / f"{k}.npz"
         index[it.path] = f.name
         if not f.is_file():
-            todo.append((it.path, str(f), int(hashlib.sha1(it.path.encode()).hexdigest()[:8], 16)))
+            todo.append((it.path, str(f), seed))
     print(f"{len(items)} items, {len(items) - len(todo)} cached, {len(todo)} to do -> {args.out}", flush=True)
     index_path.write_text(json.dumps(index, indent=0))
     t0, done = time.time(), 0

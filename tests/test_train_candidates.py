@@ -78,6 +78,38 @@ def test_feature_cache_holds_the_scored_segments_and_is_resumable(material):
     assert {f.name: f.stat().st_mtime_ns for f in cache.glob("*.npz")} == before  # nothing made again
 
 
+def test_the_augmented_copy_depends_on_the_files_bytes_not_where_they_live(material, tmp_path):
+    """The same material under another folder (another $HOME, checkout) gets the same augmented copies."""
+    root, man, cfg, cache = material
+    fc = _script("feature_cache")
+    names = ["ai/00.flac", "human/01.flac", "ai/03.flac"]
+    moved = tmp_path / "elsewhere" / "deeper"
+    rows = []
+    with man.open(newline="") as fh:
+        for r in csv.DictReader(fh):
+            rel = Path(r["path"]).relative_to(root).as_posix()
+            if rel in names:
+                (moved / rel).parent.mkdir(parents=True, exist_ok=True)
+                (moved / rel).write_bytes(Path(r["path"]).read_bytes())
+                rows.append({**r, "path": str(moved / rel)})
+    man2 = moved / "manifest.csv"
+    with man2.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    cache2 = tmp_path / "features"
+    assert fc.main(["--data", str(man2), "--out", str(cache2), "--model-config", str(cfg)]) == 0
+    index, index2 = (json.loads((c / "index.json").read_text()) for c in (cache, cache2))
+    seeds = set()
+    for rel in names:
+        a, b = np.load(cache / index[str(root / rel)]), np.load(cache2 / index2[str(moved / rel)])
+        assert str(a["aug_steps"]) == str(b["aug_steps"])
+        np.testing.assert_array_equal(a["aug_spec"], b["aug_spec"])
+        assert fc.aug_seed(str(root / rel)) == fc.aug_seed(str(moved / rel))
+        seeds.add(fc.aug_seed(str(root / rel)))
+    assert len(seeds) == len(names)  # different files, different chains
+
+
 def test_candidates_learn_the_upsampler_and_the_final_model_scores_as_the_detector(material, tmp_path):
     import aiaudio
 
