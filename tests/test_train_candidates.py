@@ -34,6 +34,14 @@ def _script(name: str):
     return importlib.import_module(name)
 
 
+def _write_manifest(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
 @pytest.fixture(scope="module")
 def material(tmp_path_factory):
     root = tmp_path_factory.mktemp("cand")
@@ -54,11 +62,7 @@ def material(tmp_path_factory):
             write_audio(p, (0.3 * y / np.abs(y).max()).astype(np.float32), sr)
             rows.append({"path": str(p), "label": label, "generator": family if label == "ai" else "human",
                          "group": f"g{i}", "source": "synth", "family": family})
-    man = root / "manifest.csv"
-    with man.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    man = _write_manifest(root / "manifest.csv", rows)
     cfg = root / "train.json"
     cfg.write_text(json.dumps({"frontend": FRONTEND}))
     cache = root / "features"
@@ -92,11 +96,7 @@ def test_the_augmented_copy_depends_on_the_files_bytes_not_where_they_live(mater
                 (moved / rel).parent.mkdir(parents=True, exist_ok=True)
                 (moved / rel).write_bytes(Path(r["path"]).read_bytes())
                 rows.append({**r, "path": str(moved / rel)})
-    man2 = moved / "manifest.csv"
-    with man2.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    man2 = _write_manifest(moved / "manifest.csv", rows)
     cache2 = tmp_path / "features"
     assert fc.main(["--data", str(man2), "--out", str(cache2), "--model-config", str(cfg)]) == 0
     index, index2 = (json.loads((c / "index.json").read_text()) for c in (cache, cache2))
