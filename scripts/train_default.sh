@@ -6,10 +6,10 @@
 # MIRRORS: the folder of local git mirrors or clones of the repositories that
 # ../shared/data/sources/manifest.csv names (one OWNER+NAME or OWNER/NAME folder each).
 # OUT: where the model goes (default runs/default; copy it to models/default to ship it).
-# Caches: ~/.cache/aiaudio/{sources,training-data,features}. Measured stages on these 2 CPUs
-# (model card): extraction ~10 min, Debian excerpts and twins 2.4 h of one core, the sources
-# songs' twins 51 min of one core (JOBS=2 runs the decoders on both cores), feature cache
-# 18 min, training 8 min, calibration and evaluation ~10 min.
+# Caches: ~/.cache/aiaudio/{sources,training-data,features}. Measured in one go from a clean
+# cache on these 2 CPUs with JOBS=2 (model card, "Recipe"): 2 h in all; extraction 3 min, the
+# Debian excerpts and all twins 84 min (2.8 h of decoder time on one core), feature cache 9 min,
+# training 8 min, calibration, ONNX, pins and the two evaluations 16 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIRRORS=${1:?usage: scripts/train_default.sh MIRRORS [OUT]}
