@@ -44,7 +44,7 @@ AUG = {"p_pitch": 0.1, "p_tempo": 0.1, "p_codec": 0.5, "p_bandlimit": 0.5, "p_co
 
 
 #: How :func:`aug_seed` seeds an item's augmentation; part of the cache key, so a cache made
-#: under another scheme (the absolute path's hash, before 0.2.1) is made anew.
+#: under another scheme (the absolute path's hash, with which 0.2.0 was made) is made anew.
 SEED_SCHEME = "bytes-1MiB"
 
 
@@ -175,14 +175,14 @@ def main(argv: list[str] | None = None) -> int:
     for it in items:
         try:
             k = item_key(it.path, fe_dict, args.max_segments)
-            seed = aug_seed(it.path)
+            f = args.out / f"{k}.npz"
+            todo_item = None if f.is_file() else (it.path, str(f), aug_seed(it.path))  # reads only what is to do
         except OSError as e:
             failed[it.path] = f"{type(e).__name__}: {e}"
             continue
-        f = args.out / f"{k}.npz"
         index[it.path] = f.name
-        if not f.is_file():
-            todo.append((it.path, str(f), seed))
+        if todo_item:
+            todo.append(todo_item)
     print(f"{len(items)} items, {len(items) - len(todo)} cached, {len(todo)} to do -> {args.out}", flush=True)
     index_path.write_text(json.dumps(index, indent=0))
     t0, done = time.time(), 0
