@@ -176,13 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             k = item_key(it.path, fe_dict, args.max_segments)
             f = args.out / f"{k}.npz"
-            todo_item = None if f.is_file() else (it.path, str(f), aug_seed(it.path))  # reads only what is to do
+            if not f.is_file():  # the seed reads the file: only for what is still to do
+                todo.append((it.path, str(f), aug_seed(it.path)))
         except OSError as e:
             failed[it.path] = f"{type(e).__name__}: {e}"
             continue
         index[it.path] = f.name
-        if todo_item:
-            todo.append(todo_item)
     print(f"{len(items)} items, {len(items) - len(todo)} cached, {len(todo)} to do -> {args.out}", flush=True)
     index_path.write_text(json.dumps(index, indent=0))
     t0, done = time.time(), 0
