@@ -262,7 +262,7 @@ def final(tab: Table, split: dict, args) -> int:
     from aiaudio.frontend import FrontendConfig
     from aiaudio.model import AIMusicNet, ArchConfig, ModelConfig, save_model
     from aiaudio.training.train import detector_logits
-    from aiaudio.training.train import fit_platt, threshold_for_fpr, write_manifest
+    from aiaudio.training.train import _home_relative, fit_platt, threshold_for_fpr, write_manifest
 
     out = args.model_out
     out.mkdir(parents=True, exist_ok=True)
@@ -302,7 +302,8 @@ def final(tab: Table, split: dict, args) -> int:
     model.config = ModelConfig(
         name=args.name, version=args.version, trained=True, frontend=fe, arch=arch, calibration=cal,
         threshold=t, uncertain_low=low, uncertain_high=high,
-        info={"training": {"recipe": "scripts/train_default.sh", "data": args.data, "epochs": args.epochs,
+        info={"training": {"recipe": "scripts/train_default.sh", "data": [_home_relative(d) for d in args.data],
+                           "epochs": args.epochs,
                            "steps": args.steps, "batch_size": 32, "seed": args.seed, "cache": "scripts/feature_cache.py",
                            "warm_start": args.init},
               "calibrated_on": f"{int(ok.sum())} validation songs ({int((lab[ok] == 0).sum())} human, {n_comm} of them "
@@ -382,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="training config whose front end the model uses (the cache's)")
     ap.add_argument("--init", default=None, help="final: start from the CNN of this model folder (same front end and arch)")
     ap.add_argument("--name", default="aiaudio-default")
-    ap.add_argument("--version", default="0.2.0")
+    ap.add_argument("--version", default="0.3.0")
     args = ap.parse_args(argv)
     if args.mode == "report":
         print(report(args.out))

@@ -7,9 +7,10 @@
 # ../shared/data/sources/manifest.csv names (one OWNER+NAME or OWNER/NAME folder each).
 # OUT: where the model goes (default runs/default; copy it to models/default to ship it).
 # Caches: ~/.cache/aiaudio/{sources,training-data,features}. Measured in one go from a clean
-# cache on these 2 CPUs with JOBS=2 (model card, "Recipe"): 2 h in all; extraction 3 min, the
-# Debian excerpts and all twins 84 min (2.8 h of decoder time on one core), feature cache 9 min,
-# training 8 min, calibration, ONNX, pins and the two evaluations 16 min.
+# cache on 2 CPU cores with JOBS=2 (model card, "Recipe"): 1 h 20 min for the run that made
+# 0.3.0 (extraction 3 min, the Debian excerpts and all twins 58 min, feature cache 8 min,
+# training 6 min, calibration, ONNX, pins and the two evaluations 5 min); 2 h on another,
+# slower machine (84 min of excerpts and twins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIRRORS=${1:?usage: scripts/train_default.sh MIRRORS [OUT]}

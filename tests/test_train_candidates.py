@@ -110,10 +110,11 @@ def test_the_augmented_copy_depends_on_the_files_bytes_not_where_they_live(mater
     assert len(seeds) == len(names)  # different files, different chains
 
 
-def test_candidates_learn_the_upsampler_and_the_final_model_scores_as_the_detector(material, tmp_path):
+def test_candidates_learn_the_upsampler_and_the_final_model_scores_as_the_detector(material, tmp_path, monkeypatch):
     import aiaudio
 
     root, man, cfg, cache = material
+    monkeypatch.setenv("HOME", str(root.parent))  # the manifest lies under the home folder
     tc = _script("train_candidates")
     common = ["--data", str(man), "--cache", str(cache), "--arch", ARCH, "--epochs", "3", "--steps", "12", "--fp-C", "1.0"]
     assert tc.main(["loso", *common, "--out", str(tmp_path / "loso"), "--families", "fam-a"]) == 0
@@ -124,6 +125,8 @@ def test_candidates_learn_the_upsampler_and_the_final_model_scores_as_the_detect
     assert tc.main(["final", *common, "--out", str(tmp_path / "cand"), "--model-out", str(out), "--fe-config", str(cfg)]) == 0
     det = aiaudio.load_detector(out)
     assert det.config.trained and 0 < det.config.threshold < 1
+    # the config names the training data as any machine can read it, never this home folder
+    assert det.config.info["training"]["data"] == [f"~/{root.name}/manifest.csv"]
     # the cache's segments are the detector's: the song logit from the cached spectrograms equals Score.logit
     import torch
 
