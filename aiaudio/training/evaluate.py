@@ -116,8 +116,10 @@ def _fmt(v: Any) -> str:
 
 
 def _fmt_p(v: float) -> str:
-    """A probability for scores.csv: 6 decimals, so that rates at the threshold can be recomputed."""
-    return "n/a" if math.isnan(v) else f"{v:.6f}"
+    """A probability for scores.csv, every digit (it reads back as the same float), so that rates
+    at the threshold recompute exactly: the threshold is itself a song's probability, and a
+    rounded copy of that song's score can fall just below it."""
+    return "n/a" if math.isnan(v) else repr(float(v))
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
