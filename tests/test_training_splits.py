@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -253,7 +254,9 @@ def test_from_manifest_part_human_column_means_eval(tmp_path):
 
 def test_split_csvs_name_files_under_home_as_tilde(tmp_path, monkeypatch):
     """Splits written into a model folder name no machine's folders: a path under the home
-    directory is written ``~/...`` and read back (by whoever's home it is) as the same file."""
+    directory is written ``~/...`` and read back (by whoever's home it is) as the same file;
+    one beside the manifest is written relative to it; one that shares only the root stays
+    absolute. Lines end in LF."""
     from aiaudio.training.train import write_manifest
 
     home = tmp_path / "home" / "someone"
@@ -262,11 +265,18 @@ def test_split_csvs_name_files_under_home_as_tilde(tmp_path, monkeypatch):
     inside = Item(str(home / ".cache" / "aiaudio" / "x.flac"), HUMAN, "human", "g1", "s")
     outside = Item(str(tmp_path / "elsewhere" / "y.flac"), AI, "suno-v5", "g2", "s")
     relative = Item("data/z.flac", AI, "suno-v5", "g3", "s")
-    write_manifest([inside, outside, relative], tmp_path / "split.csv")
-    rows = list(csv.DictReader((tmp_path / "split.csv").open(newline="")))
-    assert [r["path"] for r in rows] == ["~/.cache/aiaudio/x.flac", str(tmp_path / "elsewhere" / "y.flac"), "data/z.flac"]
-    back = from_manifest(tmp_path / "split.csv")
-    assert back[0].path == inside.path and back[1].path == outside.path
+    far = Item(os.path.abspath(os.sep + "aiaudio-no-such-top-folder/w.flac"), AI, "suno-v5", "g4", "s")
+    split = tmp_path / "model" / "splits" / "split.csv"
+    write_manifest([inside, outside, relative, far], split)
+    rows = list(csv.DictReader(split.open(newline="")))
+    assert [r["path"] for r in rows] == ["~/.cache/aiaudio/x.flac", "../../elsewhere/y.flac", "data/z.flac", far.path]
+    assert b"\r" not in split.read_bytes()
+    back = from_manifest(split)
+    assert back[0].path == inside.path and back[1].path == outside.path and back[3].path == far.path
+    moved = tmp_path / "moved"  # the model folder and its data moved together
+    moved.mkdir()
+    (tmp_path / "model").rename(moved / "model")
+    assert from_manifest(moved / "model" / "splits" / "split.csv")[1].path == str(moved / "elsewhere" / "y.flac")
     other = tmp_path / "home" / "other"
     monkeypatch.setenv("HOME", str(other))  # the model folder moved to another machine
-    assert from_manifest(tmp_path / "split.csv")[0].path == str(other / ".cache" / "aiaudio" / "x.flac")
+    assert from_manifest(moved / "model" / "splits" / "split.csv")[0].path == str(other / ".cache" / "aiaudio" / "x.flac")

@@ -194,8 +194,11 @@ def write_manifest(items: Sequence[Any], path: str | os.PathLike[str]) -> None:
     ``family,role,probable,has_vocals`` when any item carries them).
 
     A path under the home directory is written as ``~/...`` (the reader,
-    :func:`~aiaudio.training.data.load_items`, expands it to its own home), so that splits
-    written into a model folder name no machine's folders and travel with the model.
+    :func:`~aiaudio.training.data.load_items`, expands it to its own home); any other path
+    that shares a folder below the file system's root with the manifest is written relative
+    to the manifest's folder (the reader resolves it from there), so that splits written into
+    a model folder name no machine's folders and travel with the model and its data. Lines
+    end in ``\n``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,14 +206,31 @@ def write_manifest(items: Sequence[Any], path: str | os.PathLike[str]) -> None:
     extra = any(getattr(it, "family", "") or getattr(it, "role", "") or getattr(it, "probable", False)
                 or getattr(it, "vocals", "") for it in items)
     with tmp.open("w", newline="") as fh:
-        w = csv.writer(fh)
+        w = csv.writer(fh, lineterminator="\n")
         w.writerow(["path", "label", "generator", "group", "source", "duration_s"]
                    + (["family", "role", "probable", "has_vocals"] if extra else []))
         for it in items:
-            w.writerow([_home_relative(it.path), "ai" if it.label == 1 else "human", it.generator, it.group, it.source, "" if it.duration_s is None else f"{it.duration_s:.3f}"]
+            w.writerow([_portable_path(it.path, path.parent), "ai" if it.label == 1 else "human", it.generator, it.group, it.source, "" if it.duration_s is None else f"{it.duration_s:.3f}"]
                        + ([getattr(it, "family", ""), getattr(it, "role", ""), "yes" if getattr(it, "probable", False) else "no",
                            getattr(it, "vocals", "")] if extra else []))
     tmp.replace(path)
+
+
+def _portable_path(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> str:
+    """``path`` as a manifest in ``folder`` should name it: ``~/...`` under the home
+    directory, else relative to ``folder`` when both lie below one folder other than the
+    file system's root, else as it is."""
+    p = _home_relative(path)
+    if p.startswith("~") or not os.path.isabs(p):
+        return p
+    folder = os.path.abspath(folder)
+    try:
+        common = os.path.commonpath([p, folder])
+    except ValueError:  # another drive
+        return p
+    if common == os.path.dirname(common):  # only the root (or a drive) in common
+        return p
+    return os.path.relpath(p, folder).replace(os.sep, "/")
 
 
 def _home_relative(path: str | os.PathLike[str]) -> str:
