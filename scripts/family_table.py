@@ -7,7 +7,8 @@ Reads ``EVAL_DIR/scores.csv`` and ``EVAL_DIR/metrics.json`` (``aiaudio evaluate`
 Markdown table per evaluation: overall AUC, false-positive rate on all and on commercial human
 songs at the model's threshold, mean p_ai of the commercial human songs, then per AI family:
 n, AUC against all human songs, AUC against the commercial human songs, share detected
-(``p_ai`` at or above the threshold) and mean p_ai.
+(``p_ai`` at or above the threshold) and mean p_ai; then per human family: n, share flagged
+``ai``, share in the ``uncertain`` band and mean p_ai (which human songs the false positives are).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def table(eval_dir: Path, manifest: Path) -> str:
         a = (fam == f) & (lab == 1)
         out.append(f"| {f} | {a.sum()} | {roc_auc_score(lab[a | hum], p[a | hum]):.3f} | "
                    f"{roc_auc_score(lab[a | comm], p[a | comm]):.3f} | {np.mean(p[a] >= t):.1%} | {p[a].mean():.3f} |")
+    lo = (m.get("uncertain_band") or [t, t])[0]
+    out += ["", "| human family | n | flagged `ai` | uncertain | mean p_ai |", "|---|---|---|---|---|"]
+    for f in sorted(set(fam[hum])):
+        h = (fam == f) & hum
+        out.append(f"| {f} | {h.sum()} | {np.mean(p[h] >= t):.1%} ({int(np.sum(p[h] >= t))}) | "
+                   f"{np.mean((p[h] >= lo) & (p[h] < t)):.1%} | {p[h].mean():.3f} |")
     return "\n".join(out)
 
 
