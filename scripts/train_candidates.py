@@ -91,8 +91,31 @@ def balanced_weights(tab: Table, idx: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- candidates
 
 
+def spectral_eq(x: np.ndarray, rng: np.random.Generator, max_db: float, n_terms: int = 4) -> np.ndarray:
+    """A random smooth EQ applied to front-end spectrograms: ``x`` ``(batch, n_bins, n_frames)``
+    in the front end's units (dB / 20, zero mean), one curve per item, the same in every frame.
+
+    The curve is a sum of ``n_terms`` cosines over the bins (periods of 2 down to 2 / ``n_terms``
+    times the band, random phases), each of amplitude uniform in ``[-max_db / 2, max_db / 2]`` dB;
+    an EQ adds in dB, so this is what a filter of that response does to the audio's spectrum (the
+    floor aside). The mean is removed again, as the front end does.
+    """
+    b, n_bins = x.shape[0], x.shape[1]
+    u = np.linspace(0.0, 1.0, n_bins)
+    k = np.arange(1, n_terms + 1)
+    amp = rng.uniform(-max_db / 2, max_db / 2, size=(b, n_terms))
+    phase = rng.uniform(0, 2 * np.pi, size=(b, n_terms))
+    curve = np.einsum("bk,bkf->bf", amp, np.cos(np.pi * k[None, :, None] * u[None, None, :] + phase[:, :, None]))
+    y = x + (curve / 20.0)[:, :, None]
+    return y - y.mean(axis=(1, 2), keepdims=True)
+
+
 def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs: int, steps: int,
-              seed: int, batch: int = 32, lr: float = 2e-3, log=print, select_best: bool = False, init: dict | None = None):
+              seed: int, batch: int = 32, lr: float = 2e-3, log=print, select_best: bool = False, init: dict | None = None,
+              spec_eq_db: float = 0.0):
+    """The CNN on the cached spectrograms (the augmented copy half of the time); ``spec_eq_db`` > 0
+    also passes each batch through :func:`spectral_eq` (both classes alike). Off (0) draws no
+    extra random numbers, so the recipe's runs stay as they were."""
     import torch
 
     from aiaudio.model import ArchConfig, SpecCNN
@@ -117,7 +140,10 @@ def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs
             for i in pick:
                 src = tab.aug_spec[i] if (rng.random() < 0.5 and len(tab.aug_spec[i])) else tab.spec[i]
                 xs.append(src[rng.integers(len(src))])
-            x = torch.from_numpy(np.stack(xs).astype(np.float32)).reshape(batch, 1, n_bins, n_frames)
+            xs = np.stack(xs)
+            if spec_eq_db > 0:
+                xs = spectral_eq(xs.reshape(batch, n_bins, n_frames), rng, spec_eq_db)
+            x = torch.from_numpy(xs.astype(np.float32)).reshape(batch, 1, n_bins, n_frames)
             y = torch.from_numpy(tab.label[pick].astype(np.float32))
             loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
             opt.zero_grad(set_to_none=True)
@@ -217,7 +243,8 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
     scores["fp"] = {k: fp_logits(clf, tab.fp[ix]) for k, ix in (("val", va), ("test", te), ("holdout", ho))}
     log(f"[{name}] fp trained in {time.time() - t0:.0f} s")
     if "cnn" in args.candidates or "fusion" in args.candidates:
-        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, log=log)
+        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, log=log,
+                        spec_eq_db=args.spec_eq_db)
         scores["cnn"] = {k: cnn_song_logits(net, tab, ix) for k, ix in (("val", va), ("test", te), ("holdout", ho))}
         st = LogisticRegression(C=10.0).fit(np.c_[scores["cnn"]["val"], scores["fp"]["val"]], tab.label[va])
         scores["fusion"] = {k: st.decision_function(np.c_[scores["cnn"][k], scores["fp"][k]]) if len(scores["fp"][k]) else np.zeros(0)
@@ -285,7 +312,8 @@ def final(tab: Table, split: dict, args) -> int:
 
             init = load_model(args.init).cnn.state_dict()
             print(f"final: warm start from the CNN of {args.init}", flush=True)
-        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, select_best=True, init=init)
+        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, select_best=True, init=init,
+                        spec_eq_db=args.spec_eq_db)
         model.cnn.load_state_dict(net.state_dict())
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.cnn.state_dict(), ckpt)
@@ -305,7 +333,7 @@ def final(tab: Table, split: dict, args) -> int:
         info={"training": {"recipe": "scripts/train_default.sh", "data": [_home_relative(d) for d in args.data],
                            "epochs": args.epochs,
                            "steps": args.steps, "batch_size": 32, "seed": args.seed, "cache": "scripts/feature_cache.py",
-                           "warm_start": args.init},
+                           "warm_start": args.init, **({"spectral_eq_db": args.spec_eq_db} if args.spec_eq_db > 0 else {})},
               "calibrated_on": f"{int(ok.sum())} validation songs ({int((lab[ok] == 0).sum())} human, {n_comm} of them "
                                "commercial releases), scored as `aiaudio score` scores them",
               "threshold_rule": f"at most {args.target_fpr:.0%} false positives on validation human songs"})
@@ -375,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--arch", default='{"channels": [8, 16, 32, 64], "hidden": 64, "dropout": 0.2}')
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--steps", type=int, default=80, help="batches of 32 per epoch")
+    ap.add_argument("--spec-eq-db", type=float, default=0.0,
+                    help="CNN: a random smooth EQ of up to this many dB per cosine term on each training batch (0: off)")
     ap.add_argument("--fp-C", type=float, default=0.05)
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)

@@ -165,3 +165,23 @@ def test_the_data_table_counts_splits_that_name_the_cache_with_a_tilde(tmp_path,
     table = _script("train_candidates").describe([str(man_dir / "manifest.csv")], splits)
     assert "| fam | 2 | 0 | 0 | 1 / 0 / 1 |" in table, table
     assert "| human-x | 1 | 0 | 0 | 1 / 0 / 0 |" in table, table
+
+
+def test_spectral_eq_is_a_smooth_per_item_curve_of_bounded_gain():
+    tc = _script("train_candidates")
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5, 40, 7))
+    x -= x.mean(axis=(1, 2), keepdims=True)
+    y = tc.spectral_eq(x, np.random.default_rng(0), max_db=6.0, n_terms=4)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y.mean(axis=(1, 2)), 0.0, atol=1e-12)  # zero mean, as the front end
+    d = (y - x) * 20.0  # dB
+    d -= d[:, :, :1]  # the same curve in every frame: differences across frames vanish
+    assert np.abs(d).max() < 1e-9
+    curve = (y - x)[:, :, 0] * 20.0
+    curve -= curve.mean(axis=1, keepdims=True)
+    assert np.abs(curve).max() <= 4 * 3.0 * 2 + 1e-9  # 4 terms of at most 3 dB, mean removed
+    assert np.abs(curve).max() > 0.5  # it does something
+    assert not np.allclose(curve[0], curve[1])  # one curve per item
+    assert np.abs(np.diff(curve, axis=1)).max() < 4 * 3.0 * np.pi * 4 / 39 + 1e-9  # smooth: slope of 4 cosines
+    np.testing.assert_array_equal(y, tc.spectral_eq(x, np.random.default_rng(0), max_db=6.0, n_terms=4))
