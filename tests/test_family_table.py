@@ -42,3 +42,7 @@ def test_human_families_show_which_human_songs_are_flagged(tmp_path):
     assert "| suno | 2 | 0.750 | 0.750 | 50.0% | 0.675 |" in lines
     assert "| human-commercial | 2 | 0.0% (0) | 50.0% | 0.450 |" in lines
     assert "| human-reference | 2 | 50.0% (1) | 0.0% | 0.565 |" in lines
+    text = _table()(ev, tmp_path / "test.csv", without=("human-reference",))
+    second = text.splitlines()[1]
+    assert second.startswith("Without human-reference: 4 songs, AUC 0.750")
+    assert "0.0% of 2 human songs flagged" in second and "50.0% of 2 AI songs" in second
