@@ -110,12 +110,27 @@ def spectral_eq(x: np.ndarray, rng: np.random.Generator, max_db: float, n_terms:
     return y - y.mean(axis=(1, 2), keepdims=True)
 
 
+def frequency_mask(x: np.ndarray, rng: np.random.Generator, max_frac: float) -> np.ndarray:
+    """SpecAugment's frequency masking on front-end spectrograms ``x`` ``(batch, n_bins, n_frames)``:
+    half of the items get one band of random width (up to ``max_frac`` of the bins) at a random
+    place set to 0 (the mean level) in every frame; the mean is removed again."""
+    y = x.copy()
+    n_bins = x.shape[1]
+    for i in range(x.shape[0]):
+        if rng.random() < 0.5:
+            w = int(rng.integers(1, max(2, int(max_frac * n_bins) + 1)))
+            f0 = int(rng.integers(0, n_bins - w + 1))
+            y[i, f0:f0 + w] = 0.0
+    return y - y.mean(axis=(1, 2), keepdims=True)
+
+
 def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs: int, steps: int,
               seed: int, batch: int = 32, lr: float = 2e-3, log=print, select_best: bool = False, init: dict | None = None,
-              spec_eq_db: float = 0.0):
+              spec_eq_db: float = 0.0, spec_mask: float = 0.0):
     """The CNN on the cached spectrograms (the augmented copy half of the time); ``spec_eq_db`` > 0
-    also passes each batch through :func:`spectral_eq` (both classes alike). Off (0) draws no
-    extra random numbers, so the recipe's runs stay as they were."""
+    also passes each batch through :func:`spectral_eq`, ``spec_mask`` > 0 through
+    :func:`frequency_mask` (both classes alike). Off (0) draws no extra random numbers, so the
+    recipe's runs stay as they were."""
     import torch
 
     from aiaudio.model import ArchConfig, SpecCNN
@@ -143,6 +158,8 @@ def train_cnn(tab: Table, train: np.ndarray, val: np.ndarray, arch: dict, epochs
             xs = np.stack(xs)
             if spec_eq_db > 0:
                 xs = spectral_eq(xs.reshape(batch, n_bins, n_frames), rng, spec_eq_db)
+            if spec_mask > 0:
+                xs = frequency_mask(xs.reshape(batch, n_bins, n_frames), rng, spec_mask)
             x = torch.from_numpy(xs.astype(np.float32)).reshape(batch, 1, n_bins, n_frames)
             y = torch.from_numpy(tab.label[pick].astype(np.float32))
             loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
@@ -244,7 +261,7 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
     log(f"[{name}] fp trained in {time.time() - t0:.0f} s")
     if "cnn" in args.candidates or "fusion" in args.candidates:
         net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, log=log,
-                        spec_eq_db=args.spec_eq_db)
+                        spec_eq_db=args.spec_eq_db, spec_mask=args.spec_mask)
         scores["cnn"] = {k: cnn_song_logits(net, tab, ix) for k, ix in (("val", va), ("test", te), ("holdout", ho))}
         st = LogisticRegression(C=10.0).fit(np.c_[scores["cnn"]["val"], scores["fp"]["val"]], tab.label[va])
         scores["fusion"] = {k: st.decision_function(np.c_[scores["cnn"][k], scores["fp"][k]]) if len(scores["fp"][k]) else np.zeros(0)
@@ -313,7 +330,7 @@ def final(tab: Table, split: dict, args) -> int:
             init = load_model(args.init).cnn.state_dict()
             print(f"final: warm start from the CNN of {args.init}", flush=True)
         net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, select_best=True, init=init,
-                        spec_eq_db=args.spec_eq_db)
+                        spec_eq_db=args.spec_eq_db, spec_mask=args.spec_mask)
         model.cnn.load_state_dict(net.state_dict())
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         torch.save(model.cnn.state_dict(), ckpt)
@@ -333,7 +350,8 @@ def final(tab: Table, split: dict, args) -> int:
         info={"training": {"recipe": "scripts/train_default.sh", "data": [_home_relative(d) for d in args.data],
                            "epochs": args.epochs,
                            "steps": args.steps, "batch_size": 32, "seed": args.seed, "cache": "scripts/feature_cache.py",
-                           "warm_start": args.init, **({"spectral_eq_db": args.spec_eq_db} if args.spec_eq_db > 0 else {})},
+                           "warm_start": args.init, **({"spectral_eq_db": args.spec_eq_db} if args.spec_eq_db > 0 else {}),
+                           **({"frequency_mask": args.spec_mask} if args.spec_mask > 0 else {})},
               "calibrated_on": f"{int(ok.sum())} validation songs ({int((lab[ok] == 0).sum())} human, {n_comm} of them "
                                "commercial releases), scored as `aiaudio score` scores them",
               "threshold_rule": f"at most {args.target_fpr:.0%} false positives on validation human songs"})
@@ -405,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=80, help="batches of 32 per epoch")
     ap.add_argument("--spec-eq-db", type=float, default=0.0,
                     help="CNN: a random smooth EQ of up to this many dB per cosine term on each training batch (0: off)")
+    ap.add_argument("--spec-mask", type=float, default=0.0,
+                    help="CNN: mask one frequency band of up to this share of the bins in half the training items (0: off)")
     ap.add_argument("--fp-C", type=float, default=0.05)
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)

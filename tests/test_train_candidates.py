@@ -185,3 +185,18 @@ def test_spectral_eq_is_a_smooth_per_item_curve_of_bounded_gain():
     assert not np.allclose(curve[0], curve[1])  # one curve per item
     assert np.abs(np.diff(curve, axis=1)).max() < 4 * 3.0 * np.pi * 4 / 39 + 1e-9  # smooth: slope of 4 cosines
     np.testing.assert_array_equal(y, tc.spectral_eq(x, np.random.default_rng(0), max_db=6.0, n_terms=4))
+
+
+def test_frequency_mask_blanks_one_band_in_some_items_only():
+    tc = _script("train_candidates")
+    x = np.random.default_rng(1).normal(size=(40, 50, 6)) + 3.0
+    y = tc.frequency_mask(x, np.random.default_rng(0), max_frac=0.2)
+    np.testing.assert_allclose(y.mean(axis=(1, 2)), 0.0, atol=1e-12)
+    d = y - (x - x.mean(axis=(1, 2), keepdims=True))
+    changed = [i for i in range(len(x)) if np.abs(d[i]).max() > 1e-9]
+    assert 5 < len(changed) < 35  # about half of the items
+    for i in changed:
+        flat = np.all(np.ptp(y[i], axis=1, keepdims=True) == 0, axis=1)  # bins constant over time
+        runs = np.flatnonzero(np.diff(np.r_[0, flat.astype(int), 0]))
+        assert len(runs) == 2 and 1 <= runs[1] - runs[0] <= 10  # one band of at most 20% of 50 bins
+    np.testing.assert_array_equal(y, tc.frequency_mask(x, np.random.default_rng(0), max_frac=0.2))
