@@ -70,6 +70,9 @@ def main(argv: list[str]) -> int:
     without: tuple[str, ...] = ()
     if "--without" in argv:  # --without FAMILY[,FAMILY]: the summary again without those families
         i = argv.index("--without")
+        if i + 1 >= len(argv):
+            print("family_table.py: --without needs a family (or a comma list)", file=sys.stderr)
+            return 2
         without = tuple(f for f in argv[i + 1].split(",") if f)
         argv = argv[:i] + argv[i + 2:]
     if len(argv) < 2:

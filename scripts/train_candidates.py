@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--steps", type=int, default=80, help="batches of 32 per epoch")
     ap.add_argument("--spec-eq-db", type=float, default=0.0,
-                    help="CNN: a random smooth EQ of up to this many dB per cosine term on each training batch (0: off)")
+                    help="CNN: a random smooth EQ on each training batch, four cosine terms of up to +-DB/2 dB each (0: off)")
     ap.add_argument("--spec-mask", type=float, default=0.0,
                     help="CNN: mask one frequency band of up to this share of the bins in half the training items (0: off)")
     ap.add_argument("--fp-C", type=float, default=0.05)
