@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,6 +17,17 @@ import pytest
 import aiaudio
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as at a terminal. A job started in the background (``cmd &`` in a script) starts
+    with SIGINT ignored; Python then installs no ``KeyboardInterrupt`` handler, every child
+    inherits the ignore, and the tests that interrupt a run with SIGINT would wait on a run that
+    cannot be interrupted (as ``aiaudio score`` rightly is there). Give this process what a
+    foreground run has; its children get the default, since exec resets handlers."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def python_without(blocked: Sequence[str], code: str, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
