@@ -259,10 +259,14 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
     clf = train_fp(tab, tr, args.fp_C, args.seed)
     scores["fp"] = {k: fp_logits(clf, tab.fp[ix]) for k, ix in (("val", va), ("test", te), ("holdout", ho))}
     log(f"[{name}] fp trained in {time.time() - t0:.0f} s")
+    members: list[dict[str, np.ndarray]] = []
     if "cnn" in args.candidates or "fusion" in args.candidates:
-        net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, args.seed, log=log,
-                        spec_eq_db=args.spec_eq_db, spec_mask=args.spec_mask)
-        scores["cnn"] = {k: cnn_song_logits(net, tab, ix) for k, ix in (("val", va), ("test", te), ("holdout", ho))}
+        for m in range(args.members):  # same split, training seeds seed, seed + 1000, ...: an ensemble
+            net = train_cnn(tab, tr, va, json.loads(args.arch), args.epochs, args.steps, member_seed(args.seed, m), log=log,
+                            spec_eq_db=args.spec_eq_db, spec_mask=args.spec_mask)
+            members.append({k: cnn_song_logits(net, tab, ix) for k, ix in (("val", va), ("test", te), ("holdout", ho))})
+        # the ensemble's song logit: the mean of its members' song logits
+        scores["cnn"] = {k: np.mean([mb[k] for mb in members], axis=0) for k in ("val", "test", "holdout")}
         st = LogisticRegression(C=10.0).fit(np.c_[scores["cnn"]["val"], scores["fp"]["val"]], tab.label[va])
         scores["fusion"] = {k: st.decision_function(np.c_[scores["cnn"][k], scores["fp"][k]]) if len(scores["fp"][k]) else np.zeros(0)
                             for k in ("val", "test", "holdout")}
@@ -295,8 +299,27 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
         for v in ("yes", "no"):  # AUC within songs with (without) vocals: does singing decide?
             m = voc == v
             r["vocals"][f"auc_{v}"] = roc_auc(lab[m], s_ev[m]) if m.any() else None
+        if cand == "cnn" and len(members) > 1:  # each member alone: how much the training seed moves a fold
+            r["members"] = []
+            for mb in members:
+                s_m = np.concatenate([mb["test"], mb["holdout"]])
+                thr_m = threshold_at_fpr(mb["val"][tab.label[va] == 0], args.target_fpr)
+                fams_m = {}
+                for f in r["families"]:
+                    m = (fam == f) & (lab == 1)
+                    fams_m[f] = {"auc": roc_auc(lab[m | human], s_m[m | human]), "detected": float(np.mean(s_m[m] >= thr_m))}
+                r["members"].append({
+                    "val_auc": roc_auc(tab.label[va], mb["val"]), "auc_all": roc_auc(lab, s_m),
+                    "fpr_human": float(np.mean(s_m[human] >= thr_m)) if human.any() else None,
+                    "fpr_commercial": float(np.mean(s_m[commercial] >= thr_m)) if commercial.any() else None,
+                    "families": fams_m})
         res["candidates"][cand] = r
     return res
+
+
+def member_seed(seed: int, m: int) -> int:
+    """Training seed of ensemble member ``m`` (member 0 trains with ``seed`` itself, as a single CNN does)."""
+    return seed + 1000 * m
 
 
 def final(tab: Table, split: dict, args) -> int:
@@ -365,13 +388,19 @@ def report(out: Path) -> str:
     res = [json.loads(f.read_text()) for f in sorted(out.glob("*.json"))]
     lines = ["| held out | candidate | AUC held-out family vs human test | detected at the fold's threshold | "
              "FPR commercial human test songs | FPR all human test songs | val AUC |", "|---|---|---|---|---|---|---|"]
+    def f(v, pct=False):
+        return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.1%}" if pct else f"{v:.3f}")
+
     for r in res:
         for cand, c in r["candidates"].items():
             fam = c["families"].get(r["fold"], {})
-            def f(v, pct=False):
-                return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.1%}" if pct else f"{v:.3f}")
-            lines.append(f"| {r['fold']} (n={fam.get('n', 0)}) | {cand} | {f(fam.get('auc'))} | {f(fam.get('detected'), True)} | "
-                         f"{f(c['fpr_commercial'], True)} (n={c['n_commercial']}) | {f(c['fpr_human'], True)} (n={c['n_human']}) | {f(c['val_auc'])} |")
+            members = c.get("members", [])
+            name = f"{cand} (mean of {len(members)})" if members else cand
+            for label, row in [(name, c)] + [(f"{cand} member {i}", m) for i, m in enumerate(members)]:
+                fm = row["families"].get(r["fold"], {})
+                lines.append(f"| {r['fold']} (n={fam.get('n', 0)}) | {label} | {f(fm.get('auc'))} | {f(fm.get('detected'), True)} | "
+                             f"{f(row['fpr_commercial'], True)} (n={c['n_commercial']}) | {f(row['fpr_human'], True)} (n={c['n_human']}) | "
+                             f"{f(row['val_auc'])} |")
     return "\n".join(lines)
 
 
@@ -425,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="CNN: a random smooth EQ on each training batch, four cosine terms of up to +-DB/2 dB each (0: off)")
     ap.add_argument("--spec-mask", type=float, default=0.0,
                     help="CNN: mask one frequency band of up to this share of the bins in half the training items (0: off)")
+    ap.add_argument("--members", type=int, default=1,
+                    help="loso/split: train this many CNNs per fold on the same split (training seeds SEED, SEED+1000, ...) "
+                         "and score with the mean of their song logits; each member's numbers are kept beside (1: one CNN)")
     ap.add_argument("--fp-C", type=float, default=0.05)
     ap.add_argument("--target-fpr", type=float, default=0.01)
     ap.add_argument("--seed", type=int, default=0)
@@ -435,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="aiaudio-default")
     ap.add_argument("--version", default="0.3.0")
     args = ap.parse_args(argv)
+    if args.members < 1 or (args.members > 1 and args.mode == "final"):
+        ap.error("--members: at least 1, and only for loso and split (final trains the one CNN it ships)")
     if args.mode == "report":
         print(report(args.out))
         return 0

@@ -200,3 +200,25 @@ def test_frequency_mask_blanks_one_band_in_some_items_only():
         runs = np.flatnonzero(np.diff(np.r_[0, flat.astype(int), 0]))
         assert len(runs) == 2 and 1 <= runs[1] - runs[0] <= 10  # one band of at most 20% of 50 bins
     np.testing.assert_array_equal(y, tc.frequency_mask(x, np.random.default_rng(0), max_frac=0.2))
+
+
+def test_an_ensemble_keeps_each_members_numbers_and_member_0_is_the_single_cnn(material, tmp_path):
+    root, man, cfg, cache = material
+    tc = _script("train_candidates")
+    common = ["loso", "--data", str(man), "--cache", str(cache), "--arch", ARCH, "--epochs", "2", "--steps", "6",
+              "--fp-C", "1.0", "--families", "fam-a", "--candidates", "cnn"]
+    assert tc.main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert tc.main([*common, "--out", str(tmp_path / "two"), "--members", "2"]) == 0
+    one = json.loads((tmp_path / "one" / "fam-a.json").read_text())["candidates"]["cnn"]
+    two = json.loads((tmp_path / "two" / "fam-a.json").read_text())["candidates"]["cnn"]
+    assert "members" not in one and len(two["members"]) == 2
+    m0, m1 = two["members"]
+    # member 0 trains with the fold's own seed on the same split: the single CNN, number for number
+    for k in ("val_auc", "auc_all", "fpr_human", "fpr_commercial"):
+        assert m0[k] == one[k]
+    assert m0["families"] == {f: {k: d[k] for k in ("auc", "detected")} for f, d in one["families"].items()}
+    assert tc.member_seed(0, 1) != tc.member_seed(0, 0) and m1["families"].keys() == m0["families"].keys()
+    table = tc.report(tmp_path / "two")
+    assert "cnn (mean of 2)" in table and "cnn member 0" in table and "cnn member 1" in table
+    with pytest.raises(SystemExit):  # the shipped model is one CNN
+        tc.main(["final", "--data", str(man), "--out", str(tmp_path / "x"), "--members", "2"])
