@@ -75,7 +75,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm import tqdm
 
-from aiaudio.audio import audio_info, load_audio, resample
+from aiaudio.audio import load_middle, resample
 from aiaudio.training.augment import lowpass
 from aiaudio.training.data import HUMAN, Item, hold_out, load_items, split_by_group
 from aiaudio.frontend import Frontend, FrontendConfig, segment_audio
@@ -116,17 +116,8 @@ def n_features(cfg: FrontendConfig) -> int:
 
 def load_excerpt(item: Item, max_seconds: float) -> tuple[np.ndarray, int]:
     """The middle ``max_seconds`` of a file, mono, at its native rate: ``(samples,)``, sr."""
-    dur = item.duration_s
-    if dur is None:
-        dur = audio_info(item.path).duration_s
-    offset = max(0.0, (dur - max_seconds) / 2) if dur is not None else 0.0
-    y, sr = load_audio(item.path, sr=None, mono=True, offset=offset, duration=max_seconds)
-    y = y[0]
-    if dur is None and y.shape[0] > max_seconds * sr:  # unknown length: read all, keep the middle
-        n = int(round(max_seconds * sr))
-        start = (y.shape[0] - n) // 2
-        y = y[start : start + n]
-    return y, sr
+    y, sr = load_middle(item.path, max_seconds, mono=True, duration_s=item.duration_s)
+    return y[0], sr
 
 
 def spectrogram(y: np.ndarray, fe: Frontend) -> np.ndarray:

@@ -129,7 +129,7 @@ def cue_songs(per_group: int = 5, min_songs: int = 5, seed: int = 0) -> list[dic
 
 def cmd_cues(args: argparse.Namespace) -> int:
     """Cues of a 15 s excerpt from the middle of each song of :func:`cue_songs` (cached, resumable)."""
-    from aiaudio import audio_info, load_audio
+    from aiaudio.audio import load_middle
     from aiaudio.cues import extract_cues
 
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -143,9 +143,7 @@ def cmd_cues(args: argparse.Namespace) -> int:
         for i, path in enumerate(todo):
             row: dict = {"path": path}
             try:
-                dur = audio_info(path).duration_s
-                off = max(0.0, dur / 2 - 7.5)
-                y, sr = load_audio(path, offset=off, duration=15.0)
+                y, sr = load_middle(path, 15.0)
                 row["cues"] = {k: (v if np.isfinite(v) else None) for k, v in extract_cues(y, sr).items()}
             except Exception as e:
                 row["error"] = f"{type(e).__name__}: {e}"

@@ -63,11 +63,10 @@ def codec_of(fmt: str, path: str) -> str:
 
 def measure(path: str, duration_s: float | None, excerpt_s: float) -> dict:
     """Integrated loudness (LUFS) and cut-off (Hz) of ``excerpt_s`` from the middle of a file."""
-    from aiaudio.audio import load_audio
+    from aiaudio.audio import load_middle
     from aiaudio.cues import cutoff_frequency, integrated_loudness
 
-    off = max(0.0, ((duration_s or 0.0) - excerpt_s) / 2)
-    y, sr = load_audio(path, offset=off, duration=excerpt_s)
+    y, sr = load_middle(path, excerpt_s, duration_s=duration_s)
     return {"lufs": round(float(integrated_loudness(y, sr)), 2), "cutoff_hz": round(float(cutoff_frequency(y, sr)), 1),
             "measured_s": round(y.shape[1] / sr, 2), "excerpt_s": excerpt_s}
 

@@ -34,7 +34,7 @@ def clips() -> list[tuple[str, int, np.ndarray]]:
 
     The twin is made by ``prepare_training_data.run_decoder`` (Griffin-Lim mel128, matched
     in level to its source): the training twins' own code."""
-    from aiaudio.audio import audio_info, load_audio, resample, to_mono
+    from aiaudio.audio import load_middle, resample, to_mono
 
     if not all(Path(t).is_file() for t in TRACKS):
         return []
@@ -44,8 +44,7 @@ def clips() -> list[tuple[str, int, np.ndarray]]:
     assert TWIN_SR == RATE
     out = []
     for k, t in enumerate(TRACKS):
-        dur = audio_info(t).duration_s
-        y, sr = load_audio(t, offset=max(0.0, dur / 2 - EXCERPT_S / 2), duration=EXCERPT_S)
+        y, sr = load_middle(t, EXCERPT_S)
         y22 = resample(to_mono(y)[0], sr, RATE).astype(np.float32)
         name = Path(t).stem
         out += [(f"{name}", 0, y22), (f"{name}_griffinlim", 1, run_decoder("griffinlim-mel128", y22, seed=1000 + k))]

@@ -20,6 +20,7 @@ from aiaudio.audio import (
     encode_audio,
     is_silent,
     load_audio,
+    load_middle,
     resample,
     stream_audio,
     to_mono,
@@ -158,6 +159,33 @@ def test_offset_and_duration(tmp_path: Path) -> None:
     out, _ = load_audio(p, offset=1.0, duration=0.5)
     assert out.shape == (1, 8000)
     np.testing.assert_allclose(out[0], y[0, 16000:24000], atol=1e-6)
+
+
+def test_load_middle_reads_the_middle_of_the_file(tmp_path: Path, monkeypatch) -> None:
+    y = music_like(3.0, 16000, 2)
+    p = tmp_path / "x.flac"
+    sf.write(p, y.T, 16000, subtype="PCM_24")
+    mid, sr = load_middle(p, 1.0)  # 3 s: starts at 1.0 s
+    assert sr == 16000 and mid.shape == (2, 16000)
+    np.testing.assert_allclose(mid, y[:, 16000:32000], atol=1e-6)
+    whole, _ = load_middle(p, 5.0)  # longer than the file: all of it
+    np.testing.assert_allclose(whole, y, atol=1e-6)
+    told, _ = load_middle(p, 1.0, duration_s=2.0)  # a known duration (a manifest's) is not read again
+    np.testing.assert_allclose(told, y[:, 8000:24000], atol=1e-6)
+    mono8k, sr8k = load_middle(p, 1.0, sr=8000, mono=True)
+    assert sr8k == 8000 and mono8k.shape == (1, 8000)
+    np.testing.assert_array_equal(mono8k, load_audio(p, sr=8000, mono=True, offset=1.0, duration=1.0)[0])
+    # a header that states no length: decoded whole, the same middle kept
+    import aiaudio.audio.read as read
+
+    import dataclasses
+
+    unknown = dataclasses.replace(audio_info(p), duration_s=None)
+    monkeypatch.setattr(read, "audio_info", lambda f: unknown)
+    np.testing.assert_array_equal(load_middle(p, 1.0)[0], mid)
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            load_middle(p, bad)
 
 
 def test_stream_blocks_join_to_load_and_stay_bounded(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ re-exports their public names.
 from ..errors import AudioLoadError
 from ..samples import validate_samples  # the one sample check (shared with the cues)
 from ._common import AUDIO_EXTENSIONS, AudioInfo, BeyondFullScaleWarning, FULL_SCALE_LIMIT, MAX_ANALYSIS_S, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, PathOrFile, SILENCE_DBFS, check_sample_rate
-from .read import AudioStream, audio_info, is_silent, load_audio, resample, stream_audio, to_mono
+from .read import AudioStream, audio_info, is_silent, load_audio, load_middle, resample, stream_audio, to_mono
 from .decoders import ffmpeg_available
 from .encode import encode_audio, write_audio
 
@@ -58,6 +58,7 @@ __all__ = [
     "PathOrFile",
     "audio_info",
     "load_audio",
+    "load_middle",
     "stream_audio",
     "resample",
     "to_mono",

@@ -341,10 +341,9 @@ def detector_logits(
                     if excerpt_s is None:
                         y, sr = load_audio(items[i].path)
                     else:
-                        from ..audio import audio_info
+                        from ..audio import load_middle
 
-                        dur = audio_info(items[i].path).duration_s or 0.0
-                        y, sr = load_audio(items[i].path, offset=max(0.0, dur / 2 - excerpt_s / 2), duration=excerpt_s)
+                        y, sr = load_middle(items[i].path, excerpt_s)
                     y2, sr2 = transform(y, sr) if transform is not None else (y, sr)
                     out[i] = det.score(np.asarray(y2, dtype=np.float32), sr=int(sr2)).logit
         except Exception:  # a song that cannot be scored is reported as failed (NaN)
