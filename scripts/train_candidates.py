@@ -25,6 +25,10 @@ test songs: AUC, FPR on the commercial human test songs at the fold's threshold 
 the fold's validation human songs at ``--target-fpr``) and the share of the family
 detected at it. ``split`` does the same for the standard split (held-out test per family
 and source). Each fold's result is a JSON file in ``OUT``; a rerun skips what is done.
+``--members N`` makes the ``cnn`` candidate an ensemble: N CNNs trained on the fold's one split
+with training seeds ``SEED``, ``SEED + 1000``, ... (``--seed`` draws the split too, so it moves
+both), scored by the mean of their song logits; each member's own numbers are kept beside, so
+one fold shows how far the training seed alone moves it.
 """
 
 from __future__ import annotations
