@@ -105,6 +105,34 @@ def test_lossy_formats_decode(tmp_path: Path, ext: str, decoder: str, min_snr: f
     assert abs(out.shape[1] - y.shape[1]) < 0.1 * SR  # length within 100 ms of the original
 
 
+def test_an_m4a_named_mp3_is_read_by_ffmpeg_from_its_first_byte(tmp_path: Path, monkeypatch) -> None:
+    """libsndfile picks its MP3 reader by the name too, and mpg123 resyncs on AAC bytes that look like
+    MPEG frames: such a file "opened" as MPEG layer I with a made-up length, read whole only because
+    FFmpeg took over at the damage, and a read from its middle gave no samples (one song of the
+    sources collection). A 440 Hz tone at 64 kbit/s does the same."""
+    t = np.arange(10 * 44100) / 44100
+    y = np.tile(0.5 * np.sin(2 * np.pi * 440 * t), (2, 1)).astype(np.float32)
+    p = tmp_path / "song.mp3"
+    p.write_bytes(encode_audio(y, 44100, "m4a", bitrate=64000))
+    info = audio_info(p)
+    assert info.decoder == "av" and info.format.startswith("mov,mp4") and info.duration_s == pytest.approx(10.0, abs=0.05)
+    whole, sr = load_audio(p)
+    mid, _ = load_middle(p, 2.0)
+    assert mid.shape == (2, 88200)
+    start = int(round((info.duration_s / 2 - 1.0) * sr))
+    np.testing.assert_allclose(mid, whole[:, start : start + 88200], atol=1e-6)
+    with open(p, "rb") as fh:  # a file object too, its position kept
+        fh.seek(5)
+        assert audio_info(fh).decoder == "av"
+    # without FFmpeg the error says what the file is and what to install
+    import aiaudio.audio.decoders as dec
+
+    monkeypatch.setattr(dec, "ffmpeg_available", lambda: False)
+    with pytest.raises(AudioLoadError) as e:
+        audio_info(p)
+    assert e.value.reason == "needs_ffmpeg" and "MP4/M4A" in str(e.value)
+
+
 def test_file_object_input(tmp_path: Path) -> None:
     y = music_like(1.0, SR, 1)
     buf = io.BytesIO()

@@ -6,7 +6,9 @@ shape ``(channels, samples)``, values nominally in ``[-1, 1]``.
 Decoding goes through libsndfile (:mod:`soundfile`: WAV, FLAC, OGG/Vorbis,
 OGG/Opus, MP3, AIFF, ...) and falls back to FFmpeg through PyAV (:mod:`av`) for
 what libsndfile cannot read (AAC/M4A, Opus or Vorbis in WebM/Matroska, WMA,
-...). Resampling uses soxr (high quality).
+...). A file that starts with the signature of such a container goes to FFmpeg whatever
+its name says (an M4A named ``.mp3`` included: libsndfile would pick its MP3 reader by the
+name and mpg123 would make MPEG frames of the AAC bytes). Resampling uses soxr (high quality).
 
 An MP3 that libsndfile stops reading early (a damaged frame it cannot resync past, or
 fewer samples than its length estimate) is read on by FFmpeg, which skips damaged

@@ -506,21 +506,56 @@ def ffmpeg_available() -> bool:
     return installed("av")
 
 
+#: Signatures of containers libsndfile cannot read: (offset, bytes, name). libsndfile picks its
+#: MP3 reader by the file name too, and mpg123 resyncs on whatever bytes look like an MPEG frame,
+#: so an M4A named ``.mp3`` could "open" as MPEG layer I with a made-up length (and fail to seek).
+FOREIGN_CONTAINERS: tuple[tuple[int, bytes, str], ...] = (
+    (4, b"ftyp", "MP4/M4A (ISO base media)"),
+    (0, b"\x1a\x45\xdf\xa3", "Matroska/WebM"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "ASF/WMA"),
+    (0, b"ADIF", "AAC (ADIF)"),
+)
+
+
+def _foreign_container(source: PathOrFile) -> str | None:
+    """The name of the container ``source`` starts with when it is one libsndfile cannot read
+    (:data:`FOREIGN_CONTAINERS`), else None. The file object's position is kept."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fh:
+                head = fh.read(16)
+        else:
+            pos = source.tell()
+            source.seek(0)
+            head = source.read(16)
+            source.seek(pos)
+    except (OSError, AttributeError, ValueError):
+        return None
+    for offset, magic, name in FOREIGN_CONTAINERS:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    return None
+
+
 def _open_reader(source: PathOrFile) -> _SoundfileReader | _AvReader:
     desc = _check_path(source)
     errors: list[str] = []
     skip_damaged = False
-    try:
-        return _SoundfileReader(source, desc)
-    except AudioLoadError:
-        raise
-    except _UseAnotherDecoder as e:
-        errors.append(f"libsndfile: {e}")
-        skip_damaged = e.skip_damaged
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
-        errors.append(f"libsndfile: {_short(e)}")
-    except Exception as e:  # soundfile can raise odd errors on garbage; never let them escape
-        errors.append(f"libsndfile: {_short(e)}")
+    foreign = _foreign_container(source)
+    if foreign is not None:  # whatever its name says: FFmpeg's, from the first byte
+        errors.append(f"libsndfile: the file is {foreign}, which libsndfile does not read")
+    else:
+        try:
+            return _SoundfileReader(source, desc)
+        except AudioLoadError:
+            raise
+        except _UseAnotherDecoder as e:
+            errors.append(f"libsndfile: {e}")
+            skip_damaged = e.skip_damaged
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+            errors.append(f"libsndfile: {_short(e)}")
+        except Exception as e:  # soundfile can raise odd errors on garbage; never let them escape
+            errors.append(f"libsndfile: {_short(e)}")
     _rewind(source)
     if not ffmpeg_available():
         raise AudioLoadError(
