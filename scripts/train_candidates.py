@@ -276,13 +276,16 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
                             for k in ("val", "test", "holdout")}
     res = {"fold": name, "n_train": int(len(tr)), "seconds": round(time.time() - t0, 1), "candidates": {}}
     ev = np.concatenate([te, ho])
-    for cand, sc in scores.items():
+    lab = tab.label[ev]
+    fam = np.array([tab.items[i].family for i in ev])
+    human = lab == 0
+    commercial = human & (fam == "human-commercial")
+    voc = np.array([tab.items[i].vocals or "unknown" for i in ev])
+
+    def rank_and_flag(sc: dict[str, np.ndarray]) -> dict:
+        """AUC, and false positives and detection at the threshold set on the validation human songs."""
         s_ev = np.concatenate([sc["test"], sc["holdout"]])
         thr = threshold_at_fpr(sc["val"][tab.label[va] == 0], args.target_fpr)
-        lab = tab.label[ev]
-        fam = np.array([tab.items[i].family for i in ev])
-        human = lab == 0
-        commercial = human & (fam == "human-commercial")
         r = {"threshold": thr, "val_auc": roc_auc(tab.label[va], sc["val"]), "auc_all": roc_auc(lab, s_ev),
              "fpr_human": float(np.mean(s_ev[human] >= thr)) if human.any() else None,
              "fpr_commercial": float(np.mean(s_ev[commercial] >= thr)) if commercial.any() else None,
@@ -292,7 +295,11 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
             sel = m | human
             r["families"][f] = {"n": int(m.sum()), "auc": roc_auc(lab[sel], s_ev[sel]),
                                 "detected": float(np.mean(s_ev[m] >= thr))}
-        voc = np.array([tab.items[i].vocals or "unknown" for i in ev])
+        return r
+
+    for cand, sc in scores.items():
+        r = rank_and_flag(sc)
+        s_ev, thr = np.concatenate([sc["test"], sc["holdout"]]), r["threshold"]
         r["vocals"] = {}
         for lab_v, lab_name in ((0, "human"), (1, "ai")):
             for v in ("yes", "no", "unknown"):
@@ -304,19 +311,7 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
             m = voc == v
             r["vocals"][f"auc_{v}"] = roc_auc(lab[m], s_ev[m]) if m.any() else None
         if cand == "cnn" and len(members) > 1:  # each member alone: how much the training seed moves a fold
-            r["members"] = []
-            for mb in members:
-                s_m = np.concatenate([mb["test"], mb["holdout"]])
-                thr_m = threshold_at_fpr(mb["val"][tab.label[va] == 0], args.target_fpr)
-                fams_m = {}
-                for f in r["families"]:
-                    m = (fam == f) & (lab == 1)
-                    fams_m[f] = {"auc": roc_auc(lab[m | human], s_m[m | human]), "detected": float(np.mean(s_m[m] >= thr_m))}
-                r["members"].append({
-                    "val_auc": roc_auc(tab.label[va], mb["val"]), "auc_all": roc_auc(lab, s_m),
-                    "fpr_human": float(np.mean(s_m[human] >= thr_m)) if human.any() else None,
-                    "fpr_commercial": float(np.mean(s_m[commercial] >= thr_m)) if commercial.any() else None,
-                    "families": fams_m})
+            r["members"] = [rank_and_flag(mb) for mb in members]
         res["candidates"][cand] = r
     return res
 

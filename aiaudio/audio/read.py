@@ -331,8 +331,6 @@ def load_audio(
     return np.ascontiguousarray(y, dtype=np.float32), out_sr
 
 
-
-
 def load_middle(
     path_or_file: PathOrFile,
     seconds: float,
