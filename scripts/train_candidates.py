@@ -240,20 +240,13 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return auc(labels, scores)
 
 
-def threshold_at_fpr(human_scores: np.ndarray, fpr: float) -> float:
-    """Lowest score that flags at most ``fpr`` of ``human_scores``."""
-    s = np.sort(human_scores[np.isfinite(human_scores)])
-    if not s.size:
-        return math.inf
-    k = int(math.floor(fpr * s.size))
-    return float(s[-k - 1]) + 1e-9 if k < s.size else float(s[0])
-
-
 # --------------------------------------------------------------------------- one fold
 
 
 def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
     from sklearn.linear_model import LogisticRegression
+
+    from aiaudio.training.train import score_at_fpr
 
     tr, va, te = (tab.idx(split[k]) for k in ("train", "val", "test"))
     ho = tab.idx(split.get("holdout", []))
@@ -285,7 +278,7 @@ def run_fold(tab: Table, split: dict, args, name: str, log=print) -> dict:
     def rank_and_flag(sc: dict[str, np.ndarray]) -> dict:
         """AUC, and false positives and detection at the threshold set on the validation human songs."""
         s_ev = np.concatenate([sc["test"], sc["holdout"]])
-        thr = threshold_at_fpr(sc["val"][tab.label[va] == 0], args.target_fpr)
+        thr = score_at_fpr(sc["val"][tab.label[va] == 0], args.target_fpr)
         r = {"threshold": thr, "val_auc": roc_auc(tab.label[va], sc["val"]), "auc_all": roc_auc(lab, s_ev),
              "fpr_human": float(np.mean(s_ev[human] >= thr)) if human.any() else None,
              "fpr_commercial": float(np.mean(s_ev[commercial] >= thr)) if commercial.any() else None,

@@ -15,7 +15,7 @@ import aiaudio
 from aiaudio.audio import write_audio
 from aiaudio.training.evaluate import binary_metrics, calibrate_on_human, equal_error_rate, evaluate, expected_calibration_error
 from aiaudio.model import load_config
-from aiaudio.training.train import TrainConfig, fit_platt, threshold_for_fpr, train
+from aiaudio.training.train import TrainConfig, fit_platt, score_at_fpr, threshold_for_fpr, train
 
 # ------------------------------------------------------------------ known answers
 
@@ -33,6 +33,22 @@ def test_threshold_for_fpr_flags_at_most_the_target_share() -> None:
     # with 10 songs a 1% rate cannot be resolved: the threshold sits just above the top score
     _, t10, _ = threshold_for_fpr(np.arange(10) / 10, 0.01)
     assert t10 > 0.9 and (np.arange(10) / 10 >= t10).sum() == 0
+
+
+def test_score_at_fpr_is_one_rule_on_any_scale() -> None:
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 3.0, 257)  # logits of 257 human songs
+    for fpr in (0.0, 0.01, 0.05, 0.5):
+        t = score_at_fpr(z, fpr)
+        k = int(np.floor(fpr * z.size))
+        assert (z >= t).sum() == k  # flags exactly the k largest, no more
+        assert (z >= np.nextafter(t, -np.inf)).sum() > k or k == z.size  # the smallest such value
+    # a monotone map of the scores moves the threshold with them: the probabilities flag the same songs
+    p = 1.0 / (1.0 + np.exp(-z))
+    assert ((p >= threshold_for_fpr(p, 0.05)[1]) == (z >= score_at_fpr(z, 0.05))).all()
+    # non-finite scores are left out; none left flags nothing
+    assert score_at_fpr(np.array([np.nan, 1.0, 2.0]), 0.0) == np.nextafter(2.0, 3.0)
+    assert score_at_fpr(np.array([np.nan]), 0.01) == np.inf
 
 
 def test_fit_platt_recovers_known_parameters() -> None:

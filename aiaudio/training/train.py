@@ -41,6 +41,7 @@ __all__ = [
     "train",
     "fit_platt",
     "threshold_for_fpr",
+    "score_at_fpr",
     "song_logits",
     "detector_logits",
     "write_manifest",
@@ -158,31 +159,53 @@ def fit_platt(logits: np.ndarray, labels: np.ndarray) -> Calibration:
     return Calibration(a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
 
 
+def score_at_fpr(scores: np.ndarray, fpr: float) -> float:
+    """The smallest score that at most ``fpr`` of ``scores`` reach.
+
+    Any scale (probabilities or logits): the value just above the k-th largest score,
+    k = floor(``fpr`` x n), so ``scores >= result`` holds for at most k of them.
+    Non-finite scores are left out; with none left the result is ``inf`` (flags nothing).
+
+    Parameters
+    ----------
+    scores : np.ndarray
+        Scores of known negatives (human songs), any shape.
+    fpr : float
+        Largest share of them to flag, in [0, 1].
+
+    Returns
+    -------
+    float
+        The threshold, on the scale of ``scores``.
+    """
+    s = np.sort(np.asarray(scores, dtype=np.float64).ravel())
+    s = s[np.isfinite(s)]
+    if not s.size:
+        return math.inf
+    k = int(math.floor(fpr * s.size))
+    v = s[s.size - 1 - k] if k < s.size else s[0]
+    return float(np.nextafter(v, math.inf))
+
+
 def threshold_for_fpr(p_human: np.ndarray, target_fpr: float = 0.01, uncertain_fpr: float = 0.05) -> tuple[float, float, float]:
     """Threshold and ``uncertain`` band from the scores of known human songs.
 
     The threshold is the smallest value that at most ``target_fpr`` of the human
-    songs reach (so ``p_ai >= threshold`` flags at most that share of them); the
-    band's lower edge is the same for ``uncertain_fpr``. Songs between the two are
-    ``uncertain``: more AI-like than most human music, but not enough to flag.
+    songs reach (so ``p_ai >= threshold`` flags at most that share of them;
+    :func:`score_at_fpr`, at most 1.0); the band's lower edge is the same for
+    ``uncertain_fpr``. Songs between the two are ``uncertain``: more AI-like than
+    most human music, but not enough to flag.
 
     Returns
     -------
     uncertain_low, threshold, uncertain_high : float
         ``uncertain_high`` equals the threshold.
     """
-    p = np.sort(np.asarray(p_human, dtype=np.float64))
+    p = np.asarray(p_human, dtype=np.float64)
     if p.size == 0:
         raise ValueError("need at least one human song to set a threshold")
-
-    def at(fpr: float) -> float:
-        # the k-th largest human score, k = floor(fpr * n); threshold just above it
-        k = int(math.floor(fpr * p.size))
-        v = p[p.size - 1 - k] if k < p.size else p[0]
-        return float(min(1.0, np.nextafter(v, 2.0)))
-
-    t = at(target_fpr)
-    low = min(at(uncertain_fpr), t)
+    t = min(1.0, score_at_fpr(p, target_fpr))
+    low = min(min(1.0, score_at_fpr(p, uncertain_fpr)), t)
     return low, t, t
 
 
