@@ -189,6 +189,36 @@ def test_calibrate_on_human_sets_the_threshold(trained, tmp_path: Path) -> None:
     assert math.isclose(max(ps), r["new_threshold"], rel_tol=1e-6) or max(ps) < r["new_threshold"]
 
 
+def test_calibrate_on_human_holds_the_rate_under_each_condition(trained, tmp_path: Path) -> None:
+    from aiaudio.training.augment import ROBUSTNESS_TRANSFORMS
+
+    data, model = trained
+    conds = ["mp3_64k", "opus_64k"]  # the tiny set is at 16 kHz: band limits would change nothing
+    r = calibrate_on_human(model, [str(data / "human")], tmp_path / "cal", target_fpr=0.0, conditions=conds, log=lambda s: None)
+    per = r["per_condition"]
+    assert list(per) == ["original", *conds]
+    assert r["new_threshold"] == max(v["threshold"] for v in per.values())
+    assert all(v["fpr_after"] == 0.0 for v in per.values())
+    cfg = load_config(tmp_path / "cal")
+    assert cfg.threshold == r["new_threshold"] and cfg.info["recalibrated"]["conditions"] == conds
+    # independently: every human track, as it is and after each transform, scores below the new threshold
+    det = aiaudio.load_detector(tmp_path / "cal")
+    files = sorted(f for f in (data / "human").rglob("*") if f.is_file())
+    worst = {"original": max(det.score(f).p_ai for f in files)}
+    for c in conds:
+        worst[c] = max(det.score(*ROBUSTNESS_TRANSFORMS[c](*aiaudio.load_audio(f))).p_ai for f in files)
+        assert worst[c] < cfg.threshold
+    assert worst["original"] < cfg.threshold
+    # without the conditions the threshold sits just above the originals' top score; it rises
+    # exactly when a transformed track reaches that (here MP3 lifts the top human score a little)
+    plain = calibrate_on_human(model, [str(data / "human")], tmp_path / "plain", target_fpr=0.0, log=lambda s: None)
+    assert plain["new_threshold"] == per["original"]["threshold"]
+    lifted = max(worst[c] for c in conds) >= plain["new_threshold"]
+    assert (r["new_threshold"] > plain["new_threshold"]) == lifted
+    with pytest.raises(ValueError, match="unknown conditions"):
+        calibrate_on_human(model, [str(data / "human")], tmp_path / "x", conditions=["opus_1k"], log=lambda s: None)
+
+
 def test_train_config_nested_configs_are_typed() -> None:
     from aiaudio.training.augment import AugmentConfig
     from aiaudio.frontend import FrontendConfig

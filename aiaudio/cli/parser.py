@@ -173,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-fpr", type=float, default=0.01, metavar="F",
         help="largest share of your human tracks the new threshold may flag as AI (default 0.01)",
     )
+    p.add_argument(
+        "--conditions", nargs="*", default=[], metavar="NAME",
+        help="also hold the rate after each of these transforms (e.g. opus_64k resample_16k loud_limit; "
+             "see aiaudio.training.augment.ROBUSTNESS_TRANSFORMS): for tracks that reach the detector re-encoded",
+    )
+    p.add_argument("--excerpt-s", type=float, metavar="S", help="score the transformed tracks on S seconds from their middle")
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser(

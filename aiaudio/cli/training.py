@@ -78,7 +78,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     try:
         calibrate_on_human(
-            args.model or default_model_dir(), args.human, args.out, target_fpr=args.target_fpr
+            args.model or default_model_dir(), args.human, args.out, target_fpr=args.target_fpr,
+            conditions=args.conditions, excerpt_s=args.excerpt_s,
         )
     except (ValueError, AiaudioError) as e:
         print(f"aiaudio calibrate: {e}", file=sys.stderr)

@@ -408,6 +408,8 @@ def calibrate_on_human(
     uncertain_fpr: float = 0.05,
     recursive: bool = True,
     log: Callable[[str], None] = print,
+    conditions: Sequence[str] = (),
+    excerpt_s: float | None = None,
 ) -> dict[str, Any]:
     """Re-set a model's threshold on the user's own human tracks and write a new model directory.
 
@@ -416,34 +418,88 @@ def calibrate_on_human(
     edge for ``uncertain_fpr`` (:func:`aiaudio.training.train.threshold_for_fpr`). The weights
     and calibration are copied unchanged; only the threshold and band change.
 
+    Parameters
+    ----------
+    model_dir : path
+        The model to start from.
+    human : list of str
+        Folders (or files) of human-made tracks.
+    out_dir : path
+        Where the recalibrated model directory goes (may be ``model_dir`` itself).
+    target_fpr, uncertain_fpr : float
+        Largest share of the tracks flagged ``ai`` / reaching the uncertain band.
+    recursive : bool
+        Look into sub-folders of ``human``.
+    log : callable
+        Where the summary goes.
+    conditions : list of str, optional
+        Names from :data:`aiaudio.training.augment.ROBUSTNESS_TRANSFORMS` (``opus_64k``,
+        ``resample_16k``, ``loud_limit``, ...): the tracks are also scored after each
+        transform, and the threshold (and band edge) is the highest of the per-condition
+        ones, so that at most ``target_fpr`` of the tracks are flagged as they are *and*
+        after each transform: for tracks that will reach the detector re-encoded.
+    excerpt_s : float, optional
+        Score the transformed tracks on this many seconds from the middle of each
+        (:func:`aiaudio.audio.load_middle`; bounded time on long songs). The tracks as
+        they are are always scored whole, as ``aiaudio score`` scores them.
+
     Returns
     -------
     dict
-        What was done: counts, old and new threshold, FPR before and after.
+        What was done: counts, old and new threshold, FPR before and after (as they
+        are, and per condition under ``per_condition``).
+
+    Raises
+    ------
+    ValueError
+        No track could be scored, an unknown condition, or ``excerpt_s`` not positive.
     """
     import shutil
     import warnings
 
+    from ..audio import load_audio, load_middle
     from ..files import collect_inputs
     from ..detector import load_detector
     from ..errors import AudioLoadError
     from ..model import load_config, save_model_files
+    from .augment import ROBUSTNESS_TRANSFORMS
     from .train import threshold_for_fpr
 
+    conditions = [c for c in conditions if c != "original"]
+    unknown = [c for c in conditions if c not in ROBUSTNESS_TRANSFORMS]
+    if unknown:
+        raise ValueError(f"unknown conditions {unknown}; known: {sorted(ROBUSTNESS_TRANSFORMS)}")
+    if excerpt_s is not None and not excerpt_s > 0:
+        raise ValueError(f"excerpt_s must be a positive number of seconds, got {excerpt_s}")
     det = load_detector(model_dir)
     files = collect_inputs(list(human), recursive=recursive)
     ps, failed = [], []
+    pc: dict[str, list[float]] = {c: [] for c in conditions}
     for f in files:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ps.append(det.score(f).p_ai)
+                p0 = det.score(f).p_ai
+                row = {}
+                if conditions:
+                    y, sr = load_audio(f) if excerpt_s is None else load_middle(f, excerpt_s)
+                    for c in conditions:
+                        y2, sr2 = ROBUSTNESS_TRANSFORMS[c](y, sr)
+                        row[c] = det.score(y2, sr=sr2).p_ai
         except AudioLoadError as e:
             failed.append(str(e))
+            continue
+        ps.append(p0)
+        for c in conditions:
+            pc[c].append(row[c])
     if not ps:
         raise ValueError("no human track could be scored in " + ", ".join(human))
     p = np.asarray(ps)
-    low, t, high = threshold_for_fpr(p, target_fpr, uncertain_fpr)
+    scores = {"original": p, **{c: np.asarray(v) for c, v in pc.items()}}
+    per = {c: threshold_for_fpr(v, target_fpr, uncertain_fpr) for c, v in scores.items()}
+    t = max(v[1] for v in per.values())
+    low = min(max(v[0] for v in per.values()), t)
+    high = t
     out = Path(out_dir)
     src = Path(model_dir)
     cfg = load_config(src)
@@ -456,13 +512,14 @@ def calibrate_on_human(
         "target_fpr": target_fpr,
         "previous_threshold": old_t,
         "from": [str(h) for h in human],
+        **({"conditions": list(conditions), "excerpt_s": excerpt_s} if conditions else {}),
     }
     save_model_files(cfg, src / "model.safetensors", out)  # weights and config replaced together, never a mix
     card = src / "MODEL_CARD.md"
     if out.resolve() != src.resolve() and card.is_file():
         shutil.copy2(card, out / "MODEL_CARD.md.tmp")
         os.replace(out / "MODEL_CARD.md.tmp", out / "MODEL_CARD.md")
-    result = {
+    result: dict[str, Any] = {
         "human_tracks": len(ps),
         "failed": len(failed),
         "old_threshold": old_t,
@@ -471,6 +528,11 @@ def calibrate_on_human(
         "fpr_before": float((p >= old_t).mean()),
         "fpr_after": float((p >= t).mean()),
     }
+    if conditions:
+        result["per_condition"] = {
+            c: {"threshold": per[c][1], "fpr_before": float((v >= old_t).mean()), "fpr_after": float((v >= t).mean())}
+            for c, v in scores.items()
+        }
     if len(ps) < 1 / max(target_fpr, 1e-9):
         log(f"note: {len(ps)} tracks cannot resolve a {target_fpr:.1%} false-positive rate; the threshold sits at the top of their scores")
     log(json.dumps(result, indent=2))
