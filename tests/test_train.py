@@ -187,6 +187,13 @@ def test_calibrate_on_human_sets_the_threshold(trained, tmp_path: Path) -> None:
     ps = [det.score(f).p_ai for f in sorted((data / "human" / "synth").iterdir())]
     assert max(ps) < cfg.threshold
     assert math.isclose(max(ps), r["new_threshold"], rel_tol=1e-6) or max(ps) < r["new_threshold"]
+    # a CSV manifest names the same tracks: its human rows are taken, its AI rows left out
+    humans = sorted(f for f in (data / "human").rglob("*") if f.is_file())
+    man = tmp_path / "split.csv"
+    man.write_text("path,label\n" + "".join(f"{f},human\n" for f in humans)
+                   + "".join(f"{f},ai\n" for f in sorted((data / "ai").rglob("*.flac"))))
+    r2 = calibrate_on_human(model, [str(man)], tmp_path / "cal2", target_fpr=0.0, log=lambda s: None)
+    assert r2["human_tracks"] == 6 and r2["new_threshold"] == r["new_threshold"]
 
 
 def test_calibrate_on_human_holds_the_rate_under_each_condition(trained, tmp_path: Path) -> None:

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-set the threshold on your own human tracks",
         description="Score your human tracks and write a model directory whose threshold flags at most --target-fpr of them.",
     )
-    p.add_argument("--human", action="append", required=True, metavar="DIR", help="folder of human-made tracks (repeatable)")
+    p.add_argument("--human", action="append", required=True, metavar="DIR", help="folder of human-made tracks, or a CSV manifest whose human rows are taken (repeatable)")
     p.add_argument("--out", required=True, metavar="DIR", help="where the recalibrated model goes")
     p.add_argument("--model", metavar="DIR", help="model to start from (default: the shipped model)")
     p.add_argument(

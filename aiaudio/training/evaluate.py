@@ -423,7 +423,8 @@ def calibrate_on_human(
     model_dir : path
         The model to start from.
     human : list of str
-        Folders (or files) of human-made tracks.
+        Folders (or files) of human-made tracks, or CSV manifests (``MODEL/splits/val.csv``,
+        :func:`aiaudio.training.data.load_items`), of which the ``human`` rows are taken.
     out_dir : path
         Where the recalibrated model directory goes (may be ``model_dir`` itself).
     target_fpr, uncertain_fpr : float
@@ -472,7 +473,14 @@ def calibrate_on_human(
     if excerpt_s is not None and not excerpt_s > 0:
         raise ValueError(f"excerpt_s must be a positive number of seconds, got {excerpt_s}")
     det = load_detector(model_dir)
-    files = collect_inputs(list(human), recursive=recursive)
+    files = []
+    for h in human:
+        if str(h).lower().endswith(".csv") and Path(h).is_file():
+            from .data import load_items
+
+            files += [it.path for it in load_items(h) if it.label == 0]
+        else:
+            files += collect_inputs([h], recursive=recursive)
     ps, failed = [], []
     pc: dict[str, list[float]] = {c: [] for c in conditions}
     for f in files:
