@@ -224,6 +224,8 @@ def test_calibrate_on_human_holds_the_rate_under_each_condition(trained, tmp_pat
     assert (r["new_threshold"] > plain["new_threshold"]) == lifted
     with pytest.raises(ValueError, match="unknown conditions"):
         calibrate_on_human(model, [str(data / "human")], tmp_path / "x", conditions=["opus_1k"], log=lambda s: None)
+    with pytest.raises(ValueError, match="give conditions too"):
+        calibrate_on_human(model, [str(data / "human")], tmp_path / "x", excerpt_s=30, log=lambda s: None)
 
 
 def test_train_config_nested_configs_are_typed() -> None:

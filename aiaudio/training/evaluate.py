@@ -453,7 +453,8 @@ def calibrate_on_human(
     Raises
     ------
     ValueError
-        No track could be scored, an unknown condition, or ``excerpt_s`` not positive.
+        No track could be scored, an unknown condition, or ``excerpt_s`` not positive or
+        given without ``conditions``.
     """
     import shutil
     import warnings
@@ -472,6 +473,9 @@ def calibrate_on_human(
         raise ValueError(f"unknown conditions {unknown}; known: {sorted(ROBUSTNESS_TRANSFORMS)}")
     if excerpt_s is not None and not excerpt_s > 0:
         raise ValueError(f"excerpt_s must be a positive number of seconds, got {excerpt_s}")
+    if excerpt_s is not None and not conditions:
+        raise ValueError("excerpt_s sets how much of each track the conditions score: give conditions too "
+                         "(the tracks as they are are always scored whole)")
     det = load_detector(model_dir)
     files = []
     for h in human:
