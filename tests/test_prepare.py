@@ -126,6 +126,52 @@ def test_griffinlim_sizes_scale_with_rate():
     assert cfg.sizes(44100) == (16384, 4410, 440)
 
 
+def test_upsampler_emulation_is_periodic_in_the_layouts_strides():
+    """The added artefacts repeat with the layout's longest period (every stage's period
+    divides it): a 220.5 Hz tone through EnCodec's layout (periods 320, 40, 8, 2 samples)
+    gains lines only at multiples of sr/320 (bias) and the tone's images around them
+    (gain), nothing else; the tone itself stays the loudest line."""
+    sr, n = 22050, 32000  # 100 periods of 320 samples: sr/320 falls on every 100th bin
+    k = np.arange(n // 2 + 1)
+    y = (0.3 * np.sin(2 * np.pi * 320 * np.arange(n) / n)).astype(np.float32)
+    z, info = V.upsampler_emulation(y, sr, layout="encodec", seed=3)
+    assert info["layout"] == "encodec" and info["periods"] == [320, 40, 8, 2]
+    assert z.shape == y.shape and z.dtype == np.float32 and np.all(np.isfinite(z))
+    art = np.abs(np.fft.rfft(z.astype(np.float64) - y)) ** 2
+    comb = np.zeros(k.shape, bool)
+    for off in (0, 320, -320, 640, -640):  # the envelope ripples at twice the tone
+        comb |= (k - off) % 100 == 0
+    assert art[comb].sum() > 0.999 * art.sum()
+    Z = np.abs(np.fft.rfft(z))
+    assert Z[4000] > 1e3 * np.abs(np.fft.rfft(y))[4000]  # sr/8 = 2756 Hz: a new line
+    assert int(np.argmax(Z)) == 320 and V.band_snr_db(y, z, sr) > 20
+
+
+def test_upsampler_emulation_seeded_and_drawn():
+    y = music_like(2.0, 22050, 1)[0]
+    a, ia = V.upsampler_emulation(y, 22050, seed=5)
+    b, ib = V.upsampler_emulation(y, 22050, seed=5)
+    assert np.array_equal(a, b) and ia == ib
+    drawn = {V.upsampler_emulation(y, 22050, seed=s)[1]["layout"] for s in range(40)}
+    assert drawn == set(V.UPSAMPLER_LAYOUTS)  # every layout gets drawn
+    assert not np.array_equal(a, V.upsampler_emulation(y, 22050, seed=6)[0])
+    quiet, _ = V.upsampler_emulation(np.zeros(1000, np.float32), 22050, seed=1)
+    assert not quiet.any()  # nothing to scale the artefacts by: silence stays silent
+    with pytest.raises(ValueError, match="choose from"):
+        V.upsampler_emulation(y, 22050, layout="wavenet")
+
+
+def test_upsampler_twin_through_the_script(prep):
+    y = music_like(2.0, prep.TWIN_SR, 1)[0]
+    z = prep.run_decoder("upsampler", y, seed=11)
+    rms = lambda a: float(np.sqrt(np.mean(a.astype(np.float64) ** 2)))  # noqa: E731
+    assert z.shape == y.shape and rms(z) == pytest.approx(rms(y), rel=1e-3)
+    assert V.band_snr_db(y, z, prep.TWIN_SR) > 20  # the same music, plus artefacts
+    assert prep.family_of(prep.DECODERS["upsampler"][0], "ai") == "upsampler-emulation"
+    cfg = prep.decoder_config("upsampler")
+    assert cfg["layouts"]["oobleck"] == [8, 8, 4, 4, 2] and cfg["gain_db"] == [-45.0, -25.0]
+
+
 def test_band_distances_tell_copy_from_unrelated():
     sr = 22050
     a = music_like(2.0, sr, 1, seed=0)[0]

@@ -16,6 +16,11 @@ honestly on this project's machines:
 * :func:`griffinlim_mel`: mel spectrogram -> linear magnitude (pseudo-inverse as in
   Deezer's ``GriffinMel``, or librosa's non-negative least squares) -> Griffin-Lim
   phase retrieval (fast Griffin-Lim, momentum 0.99, seeded random initial phase).
+* :func:`upsampler_emulation`: no decoder at all, only the artefacts a decoder's
+  upsampling layers leave (Afchar et al. 2025; Pons et al. 2021: they come from the
+  stride layout, not from trained weights), added to the real signal: per-phase gain
+  mismatch (spectral images) and per-phase bias (peaks at multiples of the layer rate),
+  with the stride layouts of EnCodec, DAC, the Stable Audio VAE, BigVGAN and HiFi-GAN.
 
 Also :func:`band_log_spectral_distance` and :func:`band_snr_db`, the checks used to
 tell a correct resynthesis from garbage.
@@ -45,6 +50,8 @@ __all__ = [
     "GriffinLimConfig",
     "GRIFFINLIM_CONFIGS",
     "griffinlim_mel",
+    "UPSAMPLER_LAYOUTS",
+    "upsampler_emulation",
     "band_log_spectral_distance",
     "band_snr_db",
 ]
@@ -325,6 +332,112 @@ def griffinlim_mel(y: np.ndarray, sr: int, cfg: GriffinLimConfig, seed: int = 0)
         angles = torch.sgn(torch.sub(rebuilt, tprev, alpha=alpha))
     out = istft(A * angles).numpy().astype(np.float32)
     return out
+
+
+# --------------------------------------------------------------------------- upsampler artefacts
+
+
+#: Stride layouts of neural decoders' upsampling stacks, first stage (next to the latent)
+#: first: EnCodec 24 kHz (8, 5, 4, 2), DAC 44.1 kHz (8, 8, 4, 2), the Stable Audio (Oobleck)
+#: VAE's decoder (8, 8, 4, 4, 2), BigVGAN v2 256x (4, 4, 2, 2, 2, 2), HiFi-GAN V1 (8, 8, 2, 2).
+UPSAMPLER_LAYOUTS: dict[str, tuple[int, ...]] = {
+    "encodec": (8, 5, 4, 2),
+    "dac": (8, 8, 4, 2),
+    "oobleck": (8, 8, 4, 4, 2),
+    "bigvgan": (4, 4, 2, 2, 2, 2),
+    "hifigan": (8, 8, 2, 2),
+}
+
+
+def _periodic(values: np.ndarray, up: int) -> np.ndarray:
+    """One period (``len(values) * up`` samples) of ``values`` linearly interpolated in a
+    circle: a stage's per-phase pattern as the later, smoothing stages carry it out."""
+    s = len(values)
+    t = np.arange(s * up) / up
+    i0 = np.floor(t).astype(np.int64)
+    f = t - i0
+    return values[i0 % s] * (1.0 - f) + values[(i0 + 1) % s] * f
+
+
+def upsampler_emulation(
+    y: np.ndarray,
+    sr: int,
+    layout: str | None = None,
+    seed: int = 0,
+    gain_db: tuple[float, float] = (-45.0, -25.0),
+    bias_db: tuple[float, float] = (-55.0, -35.0),
+) -> tuple[np.ndarray, dict]:
+    """The artefacts of a decoder's upsampling layers, added to the real signal ``y``.
+
+    A transposed convolution of stride ``s`` computes each of its ``s`` output phases with
+    its own sub-filter and adds a bias: a gain that differs from phase to phase multiplies
+    the signal by a pattern of period ``s`` (images of the spectrum shifted by multiples of
+    the layer's input rate), and the bias adds a pattern of the same period (peaks at those
+    multiples, present in quiet passages too). Stage ``j`` of a layout runs at
+    ``sr / prod(later strides)``, so its patterns repeat every ``P_j = prod(strides[j:])``
+    output samples; the later stages interpolate them (linear interpolation here). Each
+    stage draws its per-phase gains (zero mean) and biases from ``seed``; the bias follows
+    the signal's envelope (decoders' activations scale with the music). Nothing of the
+    music changes otherwise: this is a twin that differs from its source by the
+    architecture's fingerprint only.
+
+    Parameters
+    ----------
+    y : np.ndarray
+        Mono samples ``(samples,)``.
+    sr : int
+        Sample rate (Hz); the output has the same rate and length.
+    layout : str, optional
+        A key of :data:`UPSAMPLER_LAYOUTS`; None draws one from ``seed``.
+    seed : int
+        Same input and seed, same output.
+    gain_db, bias_db : tuple of float
+        Ranges (dB) the RMS of each stage's gain ripple (relative to unity) and of its
+        bias pattern (relative to the signal's RMS) are drawn from, uniformly.
+
+    Returns
+    -------
+    np.ndarray
+        float32 ``(samples,)``.
+    dict
+        What was drawn: ``layout``, ``periods`` (samples), ``gain_db`` and ``bias_db`` per stage.
+    """
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    n = y.shape[0]
+    rng = np.random.default_rng(int(seed) & 0x7FFFFFFF)
+    names = sorted(UPSAMPLER_LAYOUTS)
+    name = layout if layout is not None else names[int(rng.integers(len(names)))]
+    if name not in UPSAMPLER_LAYOUTS:
+        raise ValueError(f"unknown upsampler layout {name!r}; choose from {', '.join(names)}")
+    strides = UPSAMPLER_LAYOUTS[name]
+    rms = float(np.sqrt(np.mean(y**2))) if n else 0.0
+    if n == 0 or rms < 1e-12:
+        return y.astype(np.float32), {"layout": name, "periods": [], "gain_db": [], "bias_db": []}
+    # envelope (RMS over ~23 ms at 44.1 kHz, in proportion at other rates), mean 1
+    w = max(8, int(round(sr * 0.0232)))
+    env = np.sqrt(np.convolve(y**2, np.ones(w) / w, mode="same") + 1e-12)
+    env = 0.3 + 0.7 * env / max(float(env.mean()), 1e-12)
+    gain = np.ones(n)
+    bias = np.zeros(n)
+    info: dict = {"layout": name, "periods": [], "gain_db": [], "bias_db": []}
+    t = np.arange(n)
+    for j, s in enumerate(strides):
+        later = int(np.prod(strides[j + 1:], dtype=np.int64)) if j + 1 < len(strides) else 1
+        period = s * later
+        g_db = float(rng.uniform(*gain_db))
+        b_db = float(rng.uniform(*bias_db))
+        gv = rng.standard_normal(s)
+        bv = rng.standard_normal(s)
+        gp = _periodic(gv - gv.mean(), later)
+        bp = _periodic(bv - bv.mean(), later)
+        gp *= 10 ** (g_db / 20) / max(float(np.sqrt(np.mean(gp**2))), 1e-12)
+        bp *= rms * 10 ** (b_db / 20) / max(float(np.sqrt(np.mean(bp**2))), 1e-12)
+        gain *= 1.0 + gp[t % period]
+        bias += bp[t % period]
+        info["periods"].append(period)
+        info["gain_db"].append(round(g_db, 2))
+        info["bias_db"].append(round(b_db, 2))
+    return (y * gain + bias * env).astype(np.float32), info
 
 
 # --------------------------------------------------------------------------- checks
